@@ -1,0 +1,1 @@
+"""Driven adapters: one module or package per technology, each implementing domain ports."""

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+
+from cachetools import TTLCache
+
+from domain.ports import CachedPosts, PostsCache
+
+_Entry = tuple[str, bytes]
+
+
+def _entry_size(entry: _Entry) -> int:
+    return len(entry[1])
+
+
+class InProcessPostsCache(PostsCache):
+    """The `memory://` cache: right for one server process. Entries expire after `ttl_seconds` and
+    the least recently used go first once the payloads add up to `max_bytes`."""
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_bytes: int = 256 * 1024 * 1024,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries: TTLCache[tuple[int, str], _Entry] = TTLCache(
+            maxsize=max_bytes, ttl=ttl_seconds, timer=timer, getsizeof=_entry_size
+        )
+        # Versions come from one counter that only grows, so a version is never handed out twice.
+        self._versions: dict[int, str] = {}
+        self._counter = itertools.count(1)
+
+    async def lookup(self, user_id: int, view: str) -> CachedPosts:
+        version = self._versions.get(user_id, "0")
+        entry = self._entries.get((user_id, view))
+        if entry is not None and entry[0] == version:
+            return CachedPosts(entry[1], version)
+        return CachedPosts(None, version)
+
+    async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
+        if self._versions.get(user_id, "0") != version:
+            return
+        # An entry larger than the whole cache is not kept: that list is served uncached.
+        with contextlib.suppress(ValueError):
+            self._entries[(user_id, view)] = (version, payload)
+
+    async def invalidate(self, user_id: int) -> None:
+        self._versions[user_id] = str(next(self._counter))

@@ -1,0 +1,122 @@
+"""The `memory://` backend: real repositories and a real unit of work, kept in the process. It serves
+the embedded mode and the tests alike, and forgets everything when the process ends."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Self
+
+import attrs
+
+from domain.errors import NotAuthenticated, UserAlreadyExists
+from domain.ports import PostRepository, UnitOfWork, UserRepository
+from domain.posts import NewPost, Post
+from domain.users import Email, NewUser, User
+
+Undo = Callable[[], None]
+
+
+@attrs.define
+class InMemoryStore:
+    users: dict[int, User] = attrs.Factory(dict)
+    user_ids_by_email: dict[Email, int] = attrs.Factory(dict)
+    # Per owner, in insertion order, which is id order: listing needs no sort.
+    posts_by_owner: dict[int, dict[int, Post]] = attrs.Factory(dict)
+    owner_by_post: dict[int, int] = attrs.Factory(dict)
+    user_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
+    post_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
+
+
+class InMemoryUserRepository(UserRepository):
+    def __init__(self, store: InMemoryStore, undo: list[Undo]) -> None:
+        self._store = store
+        self._undo = undo
+
+    async def add(self, user: NewUser) -> User:
+        if user.email in self._store.user_ids_by_email:
+            raise UserAlreadyExists
+        stored = User(next(self._store.user_ids), user.email, user.password_hash, user.created_at)
+        self._store.users[stored.id] = stored
+        self._store.user_ids_by_email[stored.email] = stored.id
+
+        def undo() -> None:
+            del self._store.users[stored.id]
+            del self._store.user_ids_by_email[stored.email]
+
+        self._undo.append(undo)
+        return stored
+
+    async def get(self, user_id: int) -> User | None:
+        return self._store.users.get(user_id)
+
+    async def by_email(self, email: Email) -> User | None:
+        user_id = self._store.user_ids_by_email.get(email)
+        return None if user_id is None else self._store.users[user_id]
+
+
+class InMemoryPostRepository(PostRepository):
+    def __init__(self, store: InMemoryStore, undo: list[Undo]) -> None:
+        self._store = store
+        self._undo = undo
+
+    async def add(self, post: NewPost) -> Post:
+        if post.owner_id not in self._store.users:
+            raise NotAuthenticated
+        stored = Post(next(self._store.post_ids), post.owner_id, post.text, post.created_at)
+        self._store.posts_by_owner.setdefault(stored.owner_id, {})[stored.id] = stored
+        self._store.owner_by_post[stored.id] = stored.owner_id
+        self._undo.append(lambda: self._forget(stored.id, stored.owner_id))
+        return stored
+
+    async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
+        return list(self._store.posts_by_owner.get(owner_id, {}).values())
+
+    async def delete(self, post_id: int, owner_id: int) -> bool:
+        if self._store.owner_by_post.get(post_id) != owner_id:
+            return False
+        post = self._store.posts_by_owner[owner_id][post_id]
+        self._forget(post_id, owner_id)
+        self._undo.append(lambda: self._restore(post))
+        return True
+
+    def _forget(self, post_id: int, owner_id: int) -> None:
+        del self._store.posts_by_owner[owner_id][post_id]
+        del self._store.owner_by_post[post_id]
+
+    def _restore(self, post: Post) -> None:
+        owned = self._store.posts_by_owner[post.owner_id]
+        owned[post.id] = post
+        # Put it back in id order, as if it had never left.
+        self._store.posts_by_owner[post.owner_id] = dict(sorted(owned.items()))
+        self._store.owner_by_post[post.id] = post.owner_id
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """Writes go straight to the store with an undo log, replayed backwards unless committed. The
+    repositories never await, so no other request runs in the middle of a unit of work."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._undo: list[Undo] = []
+        self.users = InMemoryUserRepository(store, self._undo)
+        self.posts = InMemoryPostRepository(store, self._undo)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    async def commit(self) -> None:
+        self._undo.clear()
+
+
+def in_memory_uow_factory(store: InMemoryStore) -> Callable[[], InMemoryUnitOfWork]:
+    return lambda: InMemoryUnitOfWork(store)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from domain.ports import PasswordHasher
+from domain.users import Password
+
+
+class Argon2PasswordHasher(PasswordHasher):
+    """argon2id in a small thread pool: the hashing releases the GIL, so the event loop keeps serving
+    while at most `max_concurrency` hashes run and the rest wait their turn."""
+
+    def __init__(self, hasher: argon2.PasswordHasher, max_concurrency: int) -> None:
+        self._hasher = hasher
+        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="argon2")
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: Password) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._hasher.hash, password.value)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        loop = asyncio.get_running_loop()
+        if password_hash is None:
+            await loop.run_in_executor(self._pool, self._check, await self._dummy(), password)
+            return False
+        return await loop.run_in_executor(self._pool, self._check, password_hash, password)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(Password("a password no account has"))
+        return self._dummy_hash
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        # surrogatepass: a string that is not valid Unicode can never equal a registered password,
+        # so it must fail the check rather than crash it.
+        secret = password.encode("utf-8", "surrogatepass")
+        try:
+            return self._hasher.verify(password_hash, secret)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

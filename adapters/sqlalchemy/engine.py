@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from adapters.sqlalchemy.uow import storage_errors
+
+
+@attrs.frozen
+class EngineOptions:
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout_seconds: float = 3.0
+    connect_timeout_seconds: int = 3
+    read_timeout_seconds: int = 10
+    recycle_seconds: int = 1800
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Enforce the posts -> users foreign key, let readers work beside a writer, and wait for a
+    # lock instead of failing at once.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(url: str | URL, options: EngineOptions) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(parsed, pool_pre_ping=True)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_recycle=options.recycle_seconds,
+        pool_size=options.pool_size,
+        max_overflow=options.max_overflow,
+        pool_timeout=options.pool_timeout_seconds,
+        connect_args={
+            "connect_timeout": options.connect_timeout_seconds,
+            "read_timeout": options.read_timeout_seconds,
+            "charset": "utf8mb4",
+        },
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raises StorageUnavailable."""
+    with storage_errors():
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))

@@ -1,0 +1,73 @@
+"""The schema, shared by the repositories and the alembic migrations."""
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import mysql
+
+from domain.users import Email
+
+# Named constraints, so that migrations can drop them and errors can be told apart by name.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; both are 64-bit.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# Microseconds, stored as naive UTC.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# Binary collation: equal only when byte-identical, so `josé@x` and `jose@x` stay two accounts.
+# Emails are lower-cased before they get here.
+EmailColumn = String(Email.MAX_LENGTH).with_variant(
+    mysql.VARCHAR(Email.MAX_LENGTH, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+# Up to 16 MiB of UTF-8, emoji included: room for the 1 MiB post limit.
+PostTextColumn = Text().with_variant(
+    mysql.MEDIUMTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+
+_table_options: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    # Never hand a deleted row's id to a new row.
+    "sqlite_autoincrement": True,
+}
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", EmailColumn, nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    **_table_options,
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("text", PostTextColumn, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    # Serves "posts of a user in id order" and the owner check of a delete.
+    Index(None, "user_id", "id"),
+    **_table_options,
+)

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, cast
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import CursorResult, Row
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Executable
+
+from adapters.sqlalchemy.tables import posts, users
+from domain.errors import NotAuthenticated, StorageUnavailable, UserAlreadyExists
+from domain.ports import PostRepository, UnitOfWork, UserRepository
+from domain.posts import NewPost, Post, PostText
+from domain.users import Email, NewUser, User
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Driver and pool failures become StorageUnavailable; constraint violations are left to callers."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        raise StorageUnavailable(type(exc).__name__) from exc
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _user(row: Row[Any]) -> User:
+    return User(row.id, Email(row.email), row.password_hash, _utc(row.created_at))
+
+
+def _post(row: Row[Any]) -> Post:
+    return Post(row.id, row.user_id, PostText(row.text), _utc(row.created_at))
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _execute(self, statement: Executable) -> CursorResult[Any]:
+        """For writes, whose results carry the new id or the count of rows touched."""
+        return cast(CursorResult[Any], await self._session.execute(statement))
+
+
+class SqlUserRepository(_Repository, UserRepository):
+    async def add(self, user: NewUser) -> User:
+        with storage_errors():
+            try:
+                result = await self._execute(
+                    insert(users).values(
+                        email=user.email.value,
+                        password_hash=user.password_hash,
+                        created_at=_naive_utc(user.created_at),
+                    )
+                )
+            except IntegrityError:
+                # The only constraint an insert of a well-formed user can break: uq_users_email.
+                raise UserAlreadyExists from None
+        (user_id,) = result.inserted_primary_key or (None,)
+        if user_id is None:
+            raise StorageUnavailable("no id was returned for the new user")
+        return User(int(user_id), user.email, user.password_hash, user.created_at)
+
+    async def get(self, user_id: int) -> User | None:
+        with storage_errors():
+            row = (await self._session.execute(select(users).where(users.c.id == user_id))).first()
+        return None if row is None else _user(row)
+
+    async def by_email(self, email: Email) -> User | None:
+        with storage_errors():
+            result = await self._session.execute(select(users).where(users.c.email == email.value))
+            row = result.first()
+        return None if row is None else _user(row)
+
+
+class SqlPostRepository(_Repository, PostRepository):
+    async def add(self, post: NewPost) -> Post:
+        with storage_errors():
+            try:
+                result = await self._execute(
+                    insert(posts).values(
+                        user_id=post.owner_id,
+                        text=post.text.value,
+                        created_at=_naive_utc(post.created_at),
+                    )
+                )
+            except IntegrityError:
+                # fk_posts_user_id_users: a validly signed token for a user who no longer exists.
+                raise NotAuthenticated from None
+        (post_id,) = result.inserted_primary_key or (None,)
+        if post_id is None:
+            raise StorageUnavailable("no id was returned for the new post")
+        return Post(int(post_id), post.owner_id, post.text, post.created_at)
+
+    async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
+        query = select(posts).where(posts.c.user_id == owner_id).order_by(posts.c.id)
+        with storage_errors():
+            rows = (await self._session.execute(query)).all()
+        return [_post(row) for row in rows]
+
+    async def delete(self, post_id: int, owner_id: int) -> bool:
+        statement = delete(posts).where(posts.c.id == post_id, posts.c.user_id == owner_id)
+        with storage_errors():
+            result = await self._execute(statement)
+        return bool(result.rowcount)
+
+
+class SqlUnitOfWork(UnitOfWork):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        self.users = SqlUserRepository(self._session)
+        self.posts = SqlPostRepository(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            # Closing rolls back whatever was not committed and returns the connection to the pool.
+            await self._session.close()
+        except (SQLAlchemyError, OSError, TimeoutError):
+            log.warning("could not close a database session cleanly", exc_info=True)
+
+    async def commit(self) -> None:
+        with storage_errors():
+            await self._session.commit()

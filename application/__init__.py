@@ -1,0 +1,1 @@
+"""Use cases: one class each, talking only to the domain's ports."""

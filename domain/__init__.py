@@ -1,0 +1,1 @@
+"""The heart of hexpost: entities, value objects, domain errors and ports. Depends on nothing else here."""

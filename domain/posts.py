@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import attrs
+
+from domain.errors import InvalidPostText, PostTooLarge
+
+
+@attrs.frozen
+class PostText:
+    """A post's text: non-empty, and at most `max_bytes` bytes (not characters) once encoded as UTF-8."""
+
+    DEFAULT_MAX_BYTES: ClassVar[int] = 1_048_576
+    # What the storage column can hold (MySQL MEDIUMTEXT): the ceiling for any configured limit.
+    STORAGE_MAX_BYTES: ClassVar[int] = 16_777_215
+
+    value: str = attrs.field(repr=False)
+
+    @classmethod
+    def parse(cls, value: str, max_bytes: int = DEFAULT_MAX_BYTES) -> PostText:
+        if not value:
+            raise InvalidPostText("text must not be empty")
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise InvalidPostText("text must be valid Unicode text") from exc
+        if size > max_bytes:
+            raise PostTooLarge(size, max_bytes)
+        return cls(value)
+
+
+@attrs.frozen
+class Post:
+    id: int
+    owner_id: int
+    text: PostText
+    created_at: datetime
+
+
+@attrs.frozen
+class NewPost:
+    """A post about to be stored; the repository gives it an id."""
+
+    owner_id: int
+    text: PostText
+    created_at: datetime

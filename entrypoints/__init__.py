@@ -1,0 +1,1 @@
+"""The composition root and the driving adapters (HTTP APIs, CLI)."""

@@ -1,0 +1,60 @@
+"""The composition root: every adapter and use case is wired here and nowhere else."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import argon2
+from dependency_injector import containers, providers
+
+from adapters.clock import SystemClock
+from adapters.passwords import Argon2PasswordHasher
+from adapters.tokens import JwtTokenService
+from application.posts import AddPost, DeletePost, GetPosts
+from application.users import LogIn, RegisterUser
+from entrypoints.backends import Storage, open_cache, open_storage
+from entrypoints.settings import Settings, jwt_secret
+
+
+def signing_key(settings: Settings, storage: Storage) -> str:
+    if storage.ephemeral:
+        # Users of memory:// do not outlive the process, so neither may their tokens: a token
+        # kept from an earlier run would name whoever now has the same id.
+        return secrets.token_urlsafe(48)
+    return jwt_secret(settings)
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    storage = providers.Singleton(open_storage, settings)
+    cache_backend = providers.Singleton(open_cache, settings)
+    uow = storage.provided.uow
+    cache = cache_backend.provided.cache
+
+    password_hasher = providers.Singleton(
+        Argon2PasswordHasher,
+        hasher=providers.Singleton(argon2.PasswordHasher),
+        max_concurrency=providers.Callable(lambda: os.cpu_count() or 1),
+    )
+    tokens = providers.Singleton(
+        JwtTokenService,
+        secret=providers.Callable(signing_key, settings, storage),
+        ttl_seconds=settings.provided.token_ttl_seconds,
+        clock=clock,
+    )
+
+    register_user = providers.Singleton(RegisterUser, uow, password_hasher, tokens, clock)
+    log_in = providers.Singleton(LogIn, uow, password_hasher, tokens)
+    add_post = providers.Singleton(AddPost, uow, cache, clock, max_bytes=settings.provided.max_post_bytes)
+    get_posts = providers.Singleton(GetPosts, uow, cache)
+    delete_post = providers.Singleton(DeletePost, uow, cache)
+
+
+async def close(container: Container) -> None:
+    """Releases what the container opened: pools, connections, threads."""
+    await container.storage().close()
+    await container.cache_backend().close()
+    container.password_hasher().close()

@@ -1,0 +1,159 @@
+"""The canonical API (README-B), mounted at /api/v1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from application.posts import AddPost, DeletePost, GetPosts
+from application.users import LogIn, RegisterUser
+from domain.errors import PostNotFound
+from domain.ports import TokenService
+from domain.posts import Post
+from domain.users import Email, Password, User
+from entrypoints.http.auth import authenticated_user
+from entrypoints.http.parsing import (
+    FORM_MEDIA_TYPES,
+    form_fields,
+    json_body,
+    media_type,
+    resource_id,
+)
+from entrypoints.http.responses import JSON, raw_json
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class _Body(BaseModel):
+    # Unknown fields are ignored, never honoured.
+    model_config = ConfigDict(extra="ignore")
+
+
+class RegisterRequest(_Body):
+    email: Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
+    password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
+
+
+class LoginRequest(_Body):
+    email: str
+    password: str
+
+
+class AddPostRequest(_Body):
+    text: Annotated[str, Field(min_length=1)]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class RegisterResponse(TokenResponse):
+    id: int
+    email: str
+
+
+class PostCreatedResponse(BaseModel):
+    PostID: int
+    detail: str = "Post created"
+
+
+class PostResponse(BaseModel):
+    id: int
+    text: str
+    created_at: str
+
+
+class CanonicalPostsRenderer:
+    view = "v1"
+
+    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
+        return to_json(
+            [
+                PostResponse(
+                    id=post.id,
+                    text=post.text.value,
+                    created_at=post.created_at.strftime(TIMESTAMP_FORMAT),
+                )
+                for post in posts
+            ]
+        )
+
+
+class CanonicalApi:
+    def __init__(
+        self,
+        register_user: RegisterUser,
+        log_in: LogIn,
+        add_post: AddPost,
+        get_posts: GetPosts,
+        delete_post: DeletePost,
+        tokens: TokenService,
+    ) -> None:
+        self._register_user = register_user
+        self._log_in = log_in
+        self._add_post = add_post
+        self._get_posts = get_posts
+        self._delete_post = delete_post
+        self._tokens = tokens
+        self._renderer = CanonicalPostsRenderer()
+
+    async def register(self, request: Request) -> Response:
+        body = await json_body(request, RegisterRequest)
+        registered = await self._register_user.execute(body.email, body.password)
+        token = registered.token
+        return JSON(
+            RegisterResponse(
+                id=registered.user_id,
+                email=registered.email,
+                access_token=token.value,
+                expires_in=token.expires_in,
+            ),
+            201,
+        )
+
+    async def login(self, request: Request) -> Response:
+        if media_type(request) in FORM_MEDIA_TYPES:
+            # The OAuth2 password flow, so that the docs page's Authorize button works.
+            fields = await form_fields(request, ("username", "password"))
+            email, password = fields["username"], fields["password"]
+        else:
+            body = await json_body(request, LoginRequest)
+            email, password = body.email, body.password
+        token = await self._log_in.execute(email, password)
+        return JSON(TokenResponse(access_token=token.value, expires_in=token.expires_in))
+
+    async def add_post(self, request: Request) -> Response:
+        user_id = authenticated_user(request, self._tokens)
+        body = await json_body(request, AddPostRequest)
+        post_id = await self._add_post.execute(user_id, body.text)
+        return JSON(PostCreatedResponse(PostID=post_id))
+
+    async def get_posts(self, request: Request) -> Response:
+        user_id = authenticated_user(request, self._tokens)
+        result = await self._get_posts.execute(user_id, self._renderer)
+        return raw_json(result.payload, {"X-Cache": "hit" if result.from_cache else "miss"})
+
+    async def delete_post(self, request: Request) -> Response:
+        user_id = authenticated_user(request, self._tokens)
+        post_id = resource_id(request.path_params["post_id"], ["path", "post_id"])
+        if post_id is None:
+            raise PostNotFound
+        await self._delete_post.execute(user_id, post_id)
+        return Response(status_code=204)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/users/register", self.register, methods=["POST"]),
+            Route("/users/login", self.login, methods=["POST"]),
+            Route("/posts/add-post", self.add_post, methods=["POST"]),
+            Route("/posts/get-posts", self.get_posts, methods=["GET"]),
+            Route("/posts/delete-post/{post_id}", self.delete_post, methods=["DELETE"]),
+        ]

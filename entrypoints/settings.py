@@ -1,0 +1,91 @@
+"""Configuration from the environment (and an optional `.env`), read once, validated at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEXPOST_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///var/hexpost.db"
+    cache_url: str = "memory://"
+    jwt_secret: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    token_ttl_seconds: int = Field(1800, ge=1)
+    cache_ttl_seconds: int = Field(300, ge=1)
+    max_post_bytes: int = Field(1_048_576, ge=1, le=16_777_215)
+    max_body_bytes: int = Field(8_388_608, ge=1024)
+    var_dir: Path = Path("var")
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    cors_origins: list[str] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.env == "production":
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"HEXPOST_JWT_SECRET must be set to at least {MIN_SECRET_BYTES} bytes "
+                    "when HEXPOST_ENV=production"
+                )
+        elif (
+            self.jwt_secret is not None
+            and len(self.jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES
+        ):
+            raise ValueError(f"HEXPOST_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if self.workers > 1 and (self.database_url == "memory://" or self.cache_url == "memory://"):
+            raise ValueError(
+                "HEXPOST_WORKERS > 1 needs storage and a cache the processes share: "
+                "set HEXPOST_DATABASE_URL to SQLite or MySQL and HEXPOST_CACHE_URL to redis://"
+            )
+        if not self.database_url.startswith(("memory://", "sqlite+aiosqlite://", "mysql+asyncmy://")):
+            raise ValueError(
+                "HEXPOST_DATABASE_URL must be memory://, sqlite+aiosqlite:///path or "
+                "mysql+asyncmy://user:pass@host:port/db"
+            )
+        if not self.cache_url.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("HEXPOST_CACHE_URL must be memory:// or redis://host:port/db")
+        return self
+
+    @property
+    def secret_file(self) -> Path:
+        return self.var_dir / "jwt-secret"
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The configured secret, or in development one generated on first use and kept in `var/`
+    (mode 0600), so that tokens survive restarts."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    path = settings.secret_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            # Atomic and never overwrites: when several workers start at once, the first one wins
+            # and the others read what it wrote.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{path} holds a secret shorter than {MIN_SECRET_BYTES} bytes")
+    return secret
