@@ -31,7 +31,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "var_dir": tmp_path / "var",
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 
