@@ -12,11 +12,6 @@ class JSON(Response):
 
     media_type = "application/json"
 
-    def __init__(
-        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(content, status_code, headers)
-
     def render(self, content: Any) -> bytes:
         return to_json(content)
 
