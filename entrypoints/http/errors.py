@@ -84,6 +84,17 @@ CANONICAL_ERRORS: ErrorTable = {
     CacheUnavailable: _UNAVAILABLE,
 }
 
+# README-A's answers, fastapi-users' codes among them; everything else as in the canonical API.
+COMPAT_ERRORS: ErrorTable = {
+    **CANONICAL_ERRORS,
+    InvalidPostText: Answer(422, field="Post_Text"),
+    PostTooLarge: Answer(413, "Post_Text size exceeds 1 MB"),
+    UserAlreadyExists: Answer(400, "REGISTER_USER_ALREADY_EXISTS"),
+    InvalidCredentials: Answer(400, "LOGIN_BAD_CREDENTIALS"),
+    # DeletePost succeeds also when the caller has no such post; nothing is deleted then.
+    PostNotFound: Answer(200, "Success"),
+}
+
 
 def _answer_for(table: ErrorTable, error: DomainError) -> Answer:
     for cls in type(error).__mro__:

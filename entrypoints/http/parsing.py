@@ -54,8 +54,11 @@ async def json_body(request: Request, model: type[M]) -> M:
     return parse_json(model, await request.body())
 
 
-async def form_fields(request: Request, names: Sequence[str]) -> dict[str, str]:
-    """Text fields of a urlencoded or multipart form; 422 naming every one missing."""
+async def form_fields(
+    request: Request, names: Sequence[str], blank_is_missing: bool = False
+) -> dict[str, str]:
+    """Text fields of a urlencoded or multipart form; 422 naming every one missing (with
+    `blank_is_missing`, an empty value counts as missing, as in FastAPI's `Form()`)."""
     try:
         form = await request.form(max_files=0, max_fields=len(names) + 16)
     except MultiPartException as exc:
@@ -64,6 +67,8 @@ async def form_fields(request: Request, names: Sequence[str]) -> dict[str, str]:
     errors: list[dict[str, Any]] = []
     for name in names:
         value = form.get(name)
+        if blank_is_missing and value == "":
+            value = None
         if isinstance(value, str):
             values[name] = value
         elif value is None:
@@ -95,5 +100,17 @@ def resource_id(raw: str, location: Sequence[str]) -> int | None:
         )
     if text.startswith("-") or len(digits) > len(str(MAX_ID)):
         return None
-    value = int(digits)
+    return known_id(int(digits))
+
+
+def known_id(value: int) -> int | None:
+    """`value` if a row can have it as its id, else None."""
     return value if 0 < value <= MAX_ID else None
+
+
+def query_value(request: Request, name: str) -> str:
+    """A required query parameter (the last one when repeated); 422 at ("query", name) when absent."""
+    value = request.query_params.get(name)
+    if value is None:
+        raise field_error(["query", name], "Field required", kind="missing")
+    return value

@@ -1,0 +1,185 @@
+"""The compatibility API (README-A, fastapi-users style): the routes and wire format of the old service,
+over the same use cases and storage as the canonical API.
+
+Post routes take the token as a `token` query parameter instead of an Authorization header. Its value is
+never logged or echoed: nothing here logs, and the error answers never carry request input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError, to_json
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from application.posts import AddPost, DeletePost, GetPosts
+from application.users import LogIn, RegisterUser
+from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
+from domain.ports import TokenService
+from domain.posts import Post
+from domain.users import Email, Password, User
+from entrypoints.http.canonical import TIMESTAMP_FORMAT
+from entrypoints.http.parsing import (
+    FORM_MEDIA_TYPES,
+    form_fields,
+    json_body,
+    known_id,
+    media_type,
+    query_value,
+    unsupported,
+)
+from entrypoints.http.responses import JSON, raw_json
+
+TOKEN_PARAMETER = "token"
+
+
+class _Body(BaseModel):
+    # Unknown fields (is_superuser, id, owner...) are ignored, never honoured.
+    model_config = ConfigDict(extra="ignore")
+
+
+class UserCreate(_Body):
+    email: Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
+    password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
+
+
+class UserRead(BaseModel):
+    id: int
+    email: str
+    is_active: bool = True
+    is_superuser: bool = False
+    is_verified: bool = False
+
+
+class BearerResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class AddPostBody(_Body):
+    Post_Text: Annotated[str, Field(min_length=1)]
+
+
+class AddPostResponse(BaseModel):
+    Post_ID: int
+
+
+class PostRead(BaseModel):
+    Post_ID: int
+    Post_Text: str
+    User_Email: str
+    Creation_DateTime: str
+
+
+def _not_a_boolean(value: object) -> object:
+    # pydantic's lax int takes true for 1: that would delete post 1.
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+class DeletePostBody(_Body):
+    # Lax like FastAPI's `int` otherwise ("12" is 12); ids no row can have delete nothing.
+    Post_ID: Annotated[int, BeforeValidator(_not_a_boolean)]
+
+
+class DetailResponse(BaseModel):
+    detail: str
+
+
+class CompatPostsRenderer:
+    view = "compat"
+
+    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
+        return to_json(
+            [
+                PostRead(
+                    Post_ID=post.id,
+                    Post_Text=post.text.value,
+                    User_Email=owner.email.value,
+                    Creation_DateTime=post.created_at.strftime(TIMESTAMP_FORMAT),
+                )
+                for post in posts
+            ]
+        )
+
+
+class CompatApi:
+    def __init__(
+        self,
+        register_user: RegisterUser,
+        log_in: LogIn,
+        add_post: AddPost,
+        get_posts: GetPosts,
+        delete_post: DeletePost,
+        tokens: TokenService,
+    ) -> None:
+        self._register_user = register_user
+        self._log_in = log_in
+        self._add_post = add_post
+        self._get_posts = get_posts
+        self._delete_post = delete_post
+        self._tokens = tokens
+        self._renderer = CompatPostsRenderer()
+
+    def _user(self, request: Request) -> int:
+        return self._tokens.verify(query_value(request, TOKEN_PARAMETER))
+
+    async def register(self, request: Request) -> Response:
+        body = await json_body(request, UserCreate)
+        registered = await self._register_user.execute(body.email, body.password)
+        return JSON(UserRead(id=registered.user_id, email=registered.email), 201)
+
+    async def login(self, request: Request) -> Response:
+        # fastapi-users' OAuth2 password form; with no Content-Type it is an empty form (422).
+        if media_type(request) not in (None, *FORM_MEDIA_TYPES):
+            raise unsupported(" or ".join(FORM_MEDIA_TYPES))
+        fields = await form_fields(request, ("username", "password"), blank_is_missing=True)
+        try:
+            token = await self._log_in.execute(fields["username"], fields["password"])
+        except InvalidEmail:
+            # fastapi-users answers a username that is no email like any failed login. No account
+            # can have such an address, so the quicker answer tells nothing about accounts.
+            raise InvalidCredentials from None
+        return JSON(BearerResponse(access_token=token.value))
+
+    async def add_post(self, request: Request) -> Response:
+        user_id = self._user(request)
+        body = await json_body(request, AddPostBody)
+        post_id = await self._add_post.execute(user_id, body.Post_Text)
+        return JSON(AddPostResponse(Post_ID=post_id))
+
+    async def get_posts(self, request: Request) -> Response:
+        user_id = self._user(request)
+        result = await self._get_posts.execute(user_id, self._renderer)
+        return raw_json(result.payload, {"X-Cache": "hit" if result.from_cache else "miss"})
+
+    async def delete_post(self, request: Request) -> Response:
+        """Success also when the caller has no such post (README-A): COMPAT_ERRORS answers
+        PostNotFound so."""
+        user_id = self._user(request)
+        body = await json_body(request, DeletePostBody)
+        post_id = known_id(body.Post_ID)
+        if post_id is None:
+            raise PostNotFound
+        await self._delete_post.execute(user_id, post_id)
+        return JSON(DetailResponse(detail="Success"))
+
+    def auth_routes(self) -> list[BaseRoute]:
+        """Mounted at /auth."""
+        return [
+            Route("/register", self.register, methods=["POST"]),
+            Route("/login", self.login, methods=["POST"]),
+        ]
+
+    def posts_routes(self) -> list[BaseRoute]:
+        """Mounted at /posts."""
+        return [
+            Route("/AddPost", self.add_post, methods=["POST"]),
+            Route("/GetPosts", self.get_posts, methods=["GET"]),
+            Route("/DeletePost", self.delete_post, methods=["POST"]),
+        ]
