@@ -1,0 +1,220 @@
+"""Small fakes for the use-case tests: real implementations of the ports that count, fail or wait.
+
+They wrap the in-memory adapters where they can, so the behaviour under test stays the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import attrs
+from pydantic_core import to_json
+
+from adapters.cache.memory import InProcessPostsCache
+from adapters.memory import InMemoryStore, InMemoryUnitOfWork
+from application.posts import PostsRenderer
+from domain.errors import CacheUnavailable, StorageUnavailable
+from domain.ports import CachedPosts, Clock, PasswordHasher, PostRepository, UnitOfWork, UserRepository
+from domain.posts import NewPost, Post
+from domain.users import Email, NewUser, Password, User
+
+
+class FixedClock(Clock):
+    def __init__(self, at: datetime = datetime(2026, 11, 20, 22, 21, tzinfo=UTC)) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+class PlainHasher(PasswordHasher):
+    """Not a hash at all: a fake that counts how often it was asked to verify, and against what."""
+
+    def __init__(self) -> None:
+        self.verified_against: list[str | None] = []
+
+    async def hash(self, password: Password) -> str:
+        return f"plain:{password.value}"
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        self.verified_against.append(password_hash)
+        return password_hash is not None and password_hash == f"plain:{password}"
+
+
+@attrs.define
+class Calls:
+    uows_opened: int = 0
+    repository_calls: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.uows_opened + self.repository_calls
+
+
+class _CountingUsers(UserRepository):
+    def __init__(self, inner: UserRepository, calls: Calls) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    async def add(self, user: NewUser) -> User:
+        self._calls.repository_calls += 1
+        return await self._inner.add(user)
+
+    async def get(self, user_id: int) -> User | None:
+        self._calls.repository_calls += 1
+        return await self._inner.get(user_id)
+
+    async def by_email(self, email: Email) -> User | None:
+        self._calls.repository_calls += 1
+        return await self._inner.by_email(email)
+
+
+class _CountingPosts(PostRepository):
+    def __init__(self, inner: PostRepository, calls: Calls) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    async def add(self, post: NewPost) -> Post:
+        self._calls.repository_calls += 1
+        return await self._inner.add(post)
+
+    async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
+        self._calls.repository_calls += 1
+        return await self._inner.list_by_owner(owner_id)
+
+    async def delete(self, post_id: int, owner_id: int) -> bool:
+        self._calls.repository_calls += 1
+        return await self._inner.delete(post_id, owner_id)
+
+
+class CountingUnitOfWork(UnitOfWork):
+    """The in-memory unit of work, counting every time it is opened and every repository call."""
+
+    def __init__(self, store: InMemoryStore, calls: Calls) -> None:
+        self._inner = InMemoryUnitOfWork(store)
+        self._calls = calls
+        self.users = _CountingUsers(self._inner.users, calls)
+        self.posts = _CountingPosts(self._inner.posts, calls)
+
+    async def __aenter__(self) -> Self:
+        self._calls.uows_opened += 1
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+
+
+class CountingStorage:
+    """A UnitOfWorkFactory over one in-memory store that counts what it is asked to do."""
+
+    def __init__(self) -> None:
+        self.store = InMemoryStore()
+        self.calls = Calls()
+
+    def __call__(self) -> UnitOfWork:
+        return CountingUnitOfWork(self.store, self.calls)
+
+
+class _DownUsers(UserRepository):
+    async def add(self, user: NewUser) -> User:
+        raise StorageUnavailable("down")
+
+    async def get(self, user_id: int) -> User | None:
+        raise StorageUnavailable("down")
+
+    async def by_email(self, email: Email) -> User | None:
+        raise StorageUnavailable("down")
+
+
+class _DownPosts(PostRepository):
+    async def add(self, post: NewPost) -> Post:
+        raise StorageUnavailable("down")
+
+    async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
+        raise StorageUnavailable("down")
+
+    async def delete(self, post_id: int, owner_id: int) -> bool:
+        raise StorageUnavailable("down")
+
+
+class DownUnitOfWork(UnitOfWork):
+    """A database that cannot be reached: every repository call and every commit fails."""
+
+    def __init__(self) -> None:
+        self.users = _DownUsers()
+        self.posts = _DownPosts()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        raise StorageUnavailable("down")
+
+
+class DownCache(InProcessPostsCache):
+    """A cache backend that is down: every operation raises CacheUnavailable."""
+
+    def __init__(self) -> None:
+        super().__init__(ttl_seconds=300)
+        self.attempts = 0
+
+    async def lookup(self, user_id: int, view: str) -> CachedPosts:
+        self.attempts += 1
+        raise CacheUnavailable("down")
+
+    async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
+        self.attempts += 1
+        raise CacheUnavailable("down")
+
+    async def invalidate(self, user_id: int) -> None:
+        self.attempts += 1
+        raise CacheUnavailable("down")
+
+
+class GatedFillCache(InProcessPostsCache):
+    """The in-process cache, except that a fill waits at a gate: lets a test put a write between a
+    reader's load and its fill."""
+
+    def __init__(self) -> None:
+        super().__init__(ttl_seconds=300)
+        self.fill_reached = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
+        self.fill_reached.set()
+        await self.gate.wait()
+        await super().fill(user_id, view, version, payload)
+
+
+class TextsRenderer(PostsRenderer):
+    """A minimal wire format: the texts, oldest first."""
+
+    def __init__(self, view: str = "texts") -> None:
+        self.view = view
+
+    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
+        return to_json([post.text.value for post in posts])

@@ -1,0 +1,335 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+
+import pytest
+
+from adapters.cache.memory import InProcessPostsCache
+from adapters.memory import InMemoryUnitOfWork
+from application.posts import AddPost, DeletePost, GetPosts, RenderedPosts
+from domain.errors import (
+    InvalidPostText,
+    NotAuthenticated,
+    PostNotFound,
+    PostTooLarge,
+    StorageUnavailable,
+)
+from domain.ports import PostsCache, UnitOfWorkFactory
+from domain.users import Email, NewUser
+from tests.unit.fakes import (
+    CountingStorage,
+    DownCache,
+    DownUnitOfWork,
+    FixedClock,
+    GatedFillCache,
+    TextsRenderer,
+)
+
+MAX_BYTES = 1_048_576
+
+
+class World:
+    """The post use cases on the in-memory store (counted) and a cache of the test's choosing."""
+
+    def __init__(self, cache: PostsCache | None = None, uow: UnitOfWorkFactory | None = None) -> None:
+        self.storage = CountingStorage()
+        self.cache = cache if cache is not None else InProcessPostsCache(ttl_seconds=300)
+        self.clock = FixedClock()
+        factory = uow if uow is not None else self.storage
+        self.add = AddPost(factory, self.cache, self.clock, MAX_BYTES)
+        self.get = GetPosts(factory, self.cache)
+        self.delete = DeletePost(factory, self.cache)
+        self.renderer = TextsRenderer()
+
+    async def user(self, email: str = "owner@example.com") -> int:
+        async with InMemoryUnitOfWork(self.storage.store) as uow:
+            user = await uow.users.add(NewUser(Email(email), "hash", self.clock.now()))
+            await uow.commit()
+        return user.id
+
+    async def texts(self, user_id: int) -> tuple[list[str], bool]:
+        result = await self.get.execute(user_id, self.renderer)
+        return json.loads(result.payload), result.from_cache
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_added_posts_are_listed_oldest_first(world: World) -> None:
+    owner = await world.user()
+    first = await world.add.execute(owner, "first")
+    world.clock.advance(1)
+    second = await world.add.execute(owner, "second")
+
+    assert first < second
+    assert await world.texts(owner) == (["first", "second"], False)
+    stored = world.storage.store.posts_by_owner[owner]
+    assert [post.created_at for post in stored.values()] == [
+        datetime.fromisoformat("2026-11-20T22:21:00+00:00"),
+        datetime.fromisoformat("2026-11-20T22:21:01+00:00"),
+    ]
+
+
+async def test_a_user_lists_only_their_own_posts(world: World) -> None:
+    alice = await world.user("alice@example.com")
+    bob = await world.user("bob@example.com")
+    await world.add.execute(alice, "alice's")
+    await world.add.execute(bob, "bob's")
+
+    assert (await world.texts(alice))[0] == ["alice's"]
+    assert (await world.texts(bob))[0] == ["bob's"]
+
+
+async def test_a_user_without_posts_gets_an_empty_list(world: World) -> None:
+    assert await world.texts(await world.user()) == ([], False)
+
+
+async def test_second_read_is_served_from_the_cache_without_touching_any_repository(world: World) -> None:
+    owner = await world.user()
+    await world.add.execute(owner, "hello")
+    first = await world.get.execute(owner, world.renderer)
+    calls_before = world.storage.calls.total
+
+    second = await world.get.execute(owner, world.renderer)
+
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert second.payload == first.payload
+    assert world.storage.calls.total == calls_before
+
+
+async def test_a_miss_reads_the_database_once(world: World) -> None:
+    owner = await world.user()
+    before = world.storage.calls.uows_opened
+
+    await world.get.execute(owner, world.renderer)
+
+    assert world.storage.calls.uows_opened == before + 1
+
+
+async def test_cache_entries_are_per_view(world: World) -> None:
+    owner = await world.user()
+    await world.add.execute(owner, "hello")
+    await world.get.execute(owner, world.renderer)
+
+    other_view = await world.get.execute(owner, TextsRenderer(view="other"))
+
+    assert other_view.from_cache is False
+
+
+async def test_cache_entries_are_per_user(world: World) -> None:
+    alice = await world.user("alice@example.com")
+    bob = await world.user("bob@example.com")
+    await world.add.execute(alice, "alice's")
+    await world.texts(alice)
+
+    assert await world.texts(bob) == ([], False)
+
+
+async def test_add_post_invalidates_the_owners_cached_list(world: World) -> None:
+    owner = await world.user()
+    await world.add.execute(owner, "one")
+    await world.texts(owner)
+    await world.add.execute(owner, "two")
+
+    assert await world.texts(owner) == (["one", "two"], False)
+
+
+async def test_add_post_by_another_user_keeps_my_cached_list(world: World) -> None:
+    alice = await world.user("alice@example.com")
+    bob = await world.user("bob@example.com")
+    await world.add.execute(alice, "alice's")
+    await world.texts(alice)
+    await world.add.execute(bob, "bob's")
+
+    assert await world.texts(alice) == (["alice's"], True)
+
+
+async def test_delete_post_invalidates_the_owners_cached_list(world: World) -> None:
+    owner = await world.user()
+    post_id = await world.add.execute(owner, "doomed")
+    await world.texts(owner)
+
+    await world.delete.execute(owner, post_id)
+
+    assert await world.texts(owner) == ([], False)
+
+
+async def test_delete_of_someone_elses_post_is_not_found_and_post_survives(world: World) -> None:
+    alice = await world.user("alice@example.com")
+    mallory = await world.user("mallory@example.com")
+    post_id = await world.add.execute(alice, "mine")
+
+    with pytest.raises(PostNotFound):
+        await world.delete.execute(mallory, post_id)
+
+    assert (await world.texts(alice))[0] == ["mine"]
+
+
+async def test_delete_of_a_missing_post_is_not_found(world: World) -> None:
+    owner = await world.user()
+    post_id = await world.add.execute(owner, "once")
+    await world.delete.execute(owner, post_id)
+
+    with pytest.raises(PostNotFound):
+        await world.delete.execute(owner, post_id)
+
+
+async def test_add_post_rejects_empty_text_and_stores_nothing(world: World) -> None:
+    owner = await world.user()
+    with pytest.raises(InvalidPostText):
+        await world.add.execute(owner, "")
+    assert world.storage.store.owner_by_post == {}
+
+
+async def test_add_post_over_the_byte_limit_is_too_large_and_stores_nothing(world: World) -> None:
+    owner = await world.user()
+    with pytest.raises(PostTooLarge):
+        await world.add.execute(owner, "é" * (MAX_BYTES // 2 + 1))
+    assert world.storage.store.owner_by_post == {}
+
+
+async def test_add_post_at_the_byte_limit_round_trips_exactly(world: World) -> None:
+    owner = await world.user()
+    text = "a😀é" * (MAX_BYTES // 7) + "a" * (MAX_BYTES % 7)
+    assert len(text.encode()) == MAX_BYTES
+
+    await world.add.execute(owner, text)
+
+    assert (await world.texts(owner))[0] == [text]
+
+
+async def test_add_post_for_a_user_who_does_not_exist_is_not_authenticated(world: World) -> None:
+    with pytest.raises(NotAuthenticated):
+        await world.add.execute(12345, "ghost")
+
+
+async def test_get_posts_for_a_user_who_does_not_exist_is_not_authenticated(world: World) -> None:
+    with pytest.raises(NotAuthenticated):
+        await world.get.execute(12345, world.renderer)
+
+
+async def test_a_reader_that_loaded_before_a_write_does_not_store_its_stale_list() -> None:
+    cache = GatedFillCache()
+    world = World(cache=cache)
+    owner = await world.user()
+    await world.add.execute(owner, "old")
+
+    # The reader loads ["old"] and stops just before filling the cache.
+    reader = asyncio.create_task(world.get.execute(owner, world.renderer))
+    await cache.fill_reached.wait()
+    # Meanwhile the owner writes; the write is acknowledged and invalidates the cache.
+    await world.add.execute(owner, "new")
+    # Now the reader fills with what it loaded before the write.
+    cache.gate.set()
+    stale: RenderedPosts = await reader
+
+    assert json.loads(stale.payload) == ["old"]
+    texts, from_cache = await world.texts(owner)
+    assert texts == ["old", "new"]
+    assert from_cache is False
+
+
+async def test_a_reader_that_loaded_before_a_delete_does_not_resurrect_the_post() -> None:
+    cache = GatedFillCache()
+    world = World(cache=cache)
+    owner = await world.user()
+    post_id = await world.add.execute(owner, "doomed")
+
+    reader = asyncio.create_task(world.get.execute(owner, world.renderer))
+    await cache.fill_reached.wait()
+    await world.delete.execute(owner, post_id)
+    cache.gate.set()
+    await reader
+
+    assert await world.texts(owner) == ([], False)
+
+
+async def test_a_fill_after_no_write_is_served_next_time() -> None:
+    cache = GatedFillCache()
+    cache.gate.set()
+    world = World(cache=cache)
+    owner = await world.user()
+    await world.add.execute(owner, "steady")
+
+    await world.texts(owner)
+
+    assert await world.texts(owner) == (["steady"], True)
+
+
+async def test_with_the_cache_down_reads_come_from_the_database() -> None:
+    cache = DownCache()
+    world = World(cache=cache)
+    owner = await world.user()
+    await world.add.execute(owner, "still here")
+
+    first = await world.texts(owner)
+    second = await world.texts(owner)
+
+    assert first == second == (["still here"], False)
+    assert cache.attempts > 0
+
+
+async def test_with_the_cache_down_writes_still_succeed() -> None:
+    world = World(cache=DownCache())
+    owner = await world.user()
+
+    post_id = await world.add.execute(owner, "written")
+    await world.delete.execute(owner, post_id)
+
+    assert world.storage.store.owner_by_post == {}
+
+
+async def test_with_storage_down_every_use_case_raises_storage_unavailable() -> None:
+    cache = InProcessPostsCache(ttl_seconds=300)
+    world = World(cache=cache, uow=DownUnitOfWork)
+
+    with pytest.raises(StorageUnavailable):
+        await world.add.execute(1, "text")
+    with pytest.raises(StorageUnavailable):
+        await world.get.execute(1, world.renderer)
+    with pytest.raises(StorageUnavailable):
+        await world.delete.execute(1, 1)
+
+
+async def test_a_failed_write_leaves_the_cached_list_in_place() -> None:
+    cache = InProcessPostsCache(ttl_seconds=300)
+    healthy = World(cache=cache)
+    owner = await healthy.user()
+    await healthy.add.execute(owner, "kept")
+    await healthy.texts(owner)
+    broken = AddPost(DownUnitOfWork, cache, healthy.clock, MAX_BYTES)
+
+    with pytest.raises(StorageUnavailable):
+        await broken.execute(owner, "lost")
+
+    assert await healthy.texts(owner) == (["kept"], True)
+
+
+async def test_cached_list_expires_after_the_ttl() -> None:
+    now = [0.0]
+    cache = InProcessPostsCache(ttl_seconds=300, timer=lambda: now[0])
+    world = World(cache=cache)
+    owner = await world.user()
+    await world.add.execute(owner, "hello")
+    await world.texts(owner)
+
+    now[0] = 299.0
+    assert (await world.texts(owner))[1] is True
+    now[0] = 301.0
+    assert (await world.texts(owner))[1] is False
+
+
+async def test_a_list_larger_than_the_whole_cache_is_served_uncached() -> None:
+    cache = InProcessPostsCache(ttl_seconds=300, max_bytes=16)
+    world = World(cache=cache)
+    owner = await world.user()
+    await world.add.execute(owner, "a text longer than sixteen bytes")
+
+    first = await world.texts(owner)
+    second = await world.texts(owner)
+
+    assert first == second == (["a text longer than sixteen bytes"], False)

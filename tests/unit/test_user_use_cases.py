@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.memory import InMemoryStore, in_memory_uow_factory
+from adapters.tokens import JwtTokenService
+from application.users import LogIn, RegisterUser
+from domain.errors import (
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidPassword,
+    StorageUnavailable,
+    UserAlreadyExists,
+)
+from domain.users import Email
+from tests.unit.fakes import DownUnitOfWork, FixedClock, PlainHasher
+
+SECRET = "unit-test-secret-that-is-at-least-32-bytes"
+
+
+class World:
+    """The user use cases wired on the in-memory store and a fake hasher."""
+
+    def __init__(self) -> None:
+        self.store = InMemoryStore()
+        # pyjwt checks expiry against the real time, so tokens are issued at the real time.
+        self.clock = FixedClock(datetime.now(UTC))
+        self.hasher = PlainHasher()
+        self.tokens = JwtTokenService(SECRET, 1800, self.clock)
+        uow = in_memory_uow_factory(self.store)
+        self.register = RegisterUser(uow, self.hasher, self.tokens, self.clock)
+        self.log_in = LogIn(uow, self.hasher, self.tokens)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_register_stores_a_normalised_email_and_logs_the_user_in(world: World) -> None:
+    registered = await world.register.execute("  Alice@Example.COM ", "correct horse")
+
+    assert registered.email == "alice@example.com"
+    assert world.tokens.verify(registered.token.value) == registered.user_id
+    assert registered.token.expires_in == 1800
+    stored = world.store.users[registered.user_id]
+    assert stored.email == Email("alice@example.com")
+    assert stored.created_at == world.clock.now()
+
+
+async def test_register_keeps_only_a_hash_of_the_password(world: World) -> None:
+    registered = await world.register.execute("alice@example.com", "correct horse")
+
+    assert world.store.users[registered.user_id].password_hash == "plain:correct horse"
+
+
+async def test_registering_an_email_twice_in_any_case_fails(world: World) -> None:
+    await world.register.execute("bob@example.com", "password-1")
+
+    with pytest.raises(UserAlreadyExists):
+        await world.register.execute("BOB@Example.com", "password-2")
+    assert len(world.store.users) == 1
+
+
+async def test_register_rejects_a_bad_email_or_password_before_hashing(world: World) -> None:
+    with pytest.raises(InvalidEmail):
+        await world.register.execute("not an email", "password-1")
+    with pytest.raises(InvalidPassword):
+        await world.register.execute("carol@example.com", "short")
+
+    assert world.store.users == {}
+
+
+async def test_users_get_distinct_ids(world: World) -> None:
+    first = await world.register.execute("a@example.com", "password-1")
+    second = await world.register.execute("b@example.com", "password-1")
+
+    assert first.user_id != second.user_id
+
+
+async def test_log_in_with_the_right_password_in_any_email_case_gives_a_token(world: World) -> None:
+    registered = await world.register.execute("dave@example.com", "open sesame")
+
+    token = await world.log_in.execute(" DAVE@example.com ", "open sesame")
+
+    assert world.tokens.verify(token.value) == registered.user_id
+
+
+async def test_log_in_takes_the_password_exactly_as_sent(world: World) -> None:
+    await world.register.execute("erin@example.com", "  padded  ")
+
+    with pytest.raises(InvalidCredentials):
+        await world.log_in.execute("erin@example.com", "padded")
+    assert await world.log_in.execute("erin@example.com", "  padded  ")
+
+
+async def test_unknown_email_and_wrong_password_fail_alike_after_the_same_hashing_work(
+    world: World,
+) -> None:
+    await world.register.execute("frank@example.com", "the password")
+
+    with pytest.raises(InvalidCredentials) as unknown:
+        await world.log_in.execute("nobody@example.com", "the password")
+    unknown_checks = list(world.hasher.verified_against)
+    world.hasher.verified_against.clear()
+    with pytest.raises(InvalidCredentials) as wrong:
+        await world.log_in.execute("frank@example.com", "not the password")
+    wrong_checks = list(world.hasher.verified_against)
+
+    assert type(unknown.value) is type(wrong.value)
+    assert str(unknown.value) == str(wrong.value)
+    # One verification each: against no hash (the hasher spends the work on a dummy) and against the
+    # user's hash.
+    assert unknown_checks == [None]
+    assert wrong_checks == ["plain:the password"]
+
+
+async def test_register_with_storage_down_raises_storage_unavailable() -> None:
+    clock = FixedClock()
+    tokens = JwtTokenService(SECRET, 1800, clock)
+    register = RegisterUser(DownUnitOfWork, PlainHasher(), tokens, clock)
+
+    with pytest.raises(StorageUnavailable):
+        await register.execute("gina@example.com", "password-1")
+
+
+async def test_log_in_with_storage_down_raises_storage_unavailable() -> None:
+    log_in = LogIn(DownUnitOfWork, PlainHasher(), JwtTokenService(SECRET, 1800, FixedClock()))
+
+    with pytest.raises(StorageUnavailable):
+        await log_in.execute("gina@example.com", "password-1")
