@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import attrs
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.cache.redis import RedisPostsCache, create_client
@@ -15,6 +16,10 @@ from domain.ports import PostsCache, UnitOfWorkFactory
 from entrypoints.settings import Settings
 
 MEMORY_URL = "memory://"
+# A Redis that does not answer within this is treated as down: get-posts goes to the database.
+REDIS_TIMEOUT_SECONDS = 0.5
+# Connections MySQL allows by default (max_connections) minus room for admin and migrations.
+MYSQL_CONNECTION_BUDGET = 120
 
 
 async def _nothing() -> None:
@@ -28,6 +33,8 @@ class Storage:
     close: Callable[[], Awaitable[None]]
     # Forgets everything when the process ends (memory://).
     ephemeral: bool = False
+    # The SQL engine, when there is one: its pool is what operators and tests inspect.
+    engine: AsyncEngine | None = None
 
 
 @attrs.frozen
@@ -38,24 +45,32 @@ class Cache:
 
 
 def engine_options(settings: Settings) -> EngineOptions:
-    # Each worker process has its own pool; keep the sum well under MySQL's default 151
-    # connections.
-    per_worker = max(2, min(10, 100 // settings.workers))
+    """Each worker process has its own pool: pool plus overflow of all workers stays within
+    MYSQL_CONNECTION_BUDGET (HEXPOST_WORKERS=1: 10 + 10; 8 workers: 7 + 7 each)."""
+    per_worker = max(2, min(10, MYSQL_CONNECTION_BUDGET // (2 * settings.workers)))
     return EngineOptions(pool_size=per_worker, max_overflow=per_worker)
 
 
 def open_storage(settings: Settings) -> Storage:
     if settings.database_url == MEMORY_URL:
         return Storage(in_memory_uow_factory(InMemoryStore()), _nothing, _nothing, ephemeral=True)
-    engine = create_engine(settings.database_url, engine_options(settings))
+    options = engine_options(settings)
+    engine = create_engine(settings.database_url, options)
     sessions = create_sessionmaker(engine)
-    return Storage(lambda: SqlUnitOfWork(sessions), lambda: ping(engine), engine.dispose)
+    return Storage(
+        lambda: SqlUnitOfWork(sessions, options.operation_timeout_seconds),
+        lambda: ping(engine, options.operation_timeout_seconds),
+        engine.dispose,
+        engine=engine,
+    )
 
 
 def open_cache(settings: Settings) -> Cache:
     if settings.cache_url == MEMORY_URL:
         return Cache(InProcessPostsCache(settings.cache_ttl_seconds), _nothing, _nothing)
     redis_cache = RedisPostsCache(
-        create_client(settings.cache_url, timeout_seconds=0.5), settings.cache_ttl_seconds
+        create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS),
+        settings.cache_ttl_seconds,
+        prefix=settings.cache_key_prefix,
     )
     return Cache(redis_cache, redis_cache.ping, redis_cache.close)

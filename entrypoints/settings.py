@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///var/hexpost.db"
     cache_url: str = "memory://"
+    # Namespaces the keys in a shared Redis: one deployment (or test run) per prefix.
+    cache_key_prefix: str = Field("hexpost:", min_length=1, max_length=64)
     jwt_secret: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -26,7 +26,10 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run() -> None:
-    engine = create_engine(config.attributes["url"], EngineOptions(pool_size=1, max_overflow=0))
+    engine = create_engine(
+        config.attributes["url"],
+        EngineOptions(pool_size=1, max_overflow=0, read_timeout_seconds=None, operation_timeout_seconds=None),
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import argon2
 import httpx
 import pytest
+from alembic import command
 from dependency_injector import providers
 
 from adapters.passwords import Argon2PasswordHasher
+from entrypoints.cli import alembic_config
 from entrypoints.container import Container, close
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests import realservers
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long"
 
@@ -66,3 +70,57 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
         yield http
+
+
+# --- Real MySQL (MariaDB) and Redis: see tests/realservers.py -------------------------------------
+
+
+def migrate_to(url: str, revision: str = "head") -> None:
+    """Runs alembic in a thread of its own: its async env starts an event loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()
+
+
+@pytest.fixture(scope="session")
+def mysql_database() -> Iterator[str]:
+    """This run's MySQL database, migrated to head; dropped at the end of the run."""
+    url = realservers.create_database()
+    try:
+        migrate_to(url)
+        yield url
+    finally:
+        realservers.drop_database(url)
+
+
+@pytest.fixture
+async def mysql_url(mysql_database: str) -> AsyncIterator[str]:
+    """The run's migrated MySQL database, emptied after each test."""
+    yield mysql_database
+    await realservers.empty_tables(mysql_database)
+
+
+@pytest.fixture
+def make_mysql_database() -> Iterator[Callable[[], str]]:
+    """Empty databases of a test's own (for migrations), dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        created.append(realservers.create_database())
+        return created[-1]
+
+    yield make
+    for url in created:
+        realservers.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return realservers.check_redis()
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of the test's own in the shared Redis; its keys are deleted afterwards."""
+    prefix = realservers.unique_name("") + ":"
+    yield prefix
+    realservers.delete_keys(prefix, redis_url)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -8,6 +11,7 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from domain.errors import CacheUnavailable
@@ -17,33 +21,38 @@ log = logging.getLogger(__name__)
 
 
 def create_client(url: str, timeout_seconds: float) -> Redis:
-    """A client that gives up quickly: one retry (a pooled connection may have died with a Redis
-    restart), then the caller falls back to the database."""
+    """A client that gives up quickly: one immediate retry on a broken connection (a pooled one may
+    have died with a Redis restart), none on a timeout, then the caller falls back to the database."""
     return Redis.from_url(
         url,
         socket_timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), retries=1),
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
         health_check_interval=30,
     )
+
+
+def _new_version() -> str:
+    return secrets.token_hex(8)
 
 
 class RedisPostsCache(PostsCache):
     """The cache shared by several server processes.
 
-    Per user, a version counter (no expiry, so it never goes back) and one entry per view holding
-    `<version>:<payload>`. An entry counts only while its version is the current one, so a fill
-    that raced with a write is never served; invalidation is a single INCR and a lookup one MGET.
+    Per user, a version key (no expiry) and one entry per view holding `<version>:<payload>`. An
+    entry counts only while its version is the current one, so a fill that raced with a write is
+    never served. Versions are random tokens, never a counter: a version key lost to a restart or
+    an eviction cannot come back with an old value and revive an entry written under it.
 
     When Redis fails, the cache stays out of the way for `cooldown_seconds` instead of making every
-    request wait for a timeout, and invalidations that could not be sent are kept and replayed
-    before this process uses the cache again.
+    request wait for a timeout. Invalidations that could not be sent are kept, retried in the
+    background, and replayed before this process uses the cache again.
     """
 
     def __init__(
         self,
         client: Redis,
-        ttl_seconds: int,
+        ttl_seconds: float,
         prefix: str = "hexpost:",
         cooldown_seconds: float = 1.0,
         timer: Callable[[], float] = time.monotonic,
@@ -57,8 +66,10 @@ class RedisPostsCache(PostsCache):
         # user id -> how many invalidations were asked for, so a replay that finishes after a
         # newer request came in does not drop that newer one.
         self._pending: dict[int, int] = {}
+        self._replayer: asyncio.Task[None] | None = None
 
     def _version_key(self, user_id: int) -> str:
+        # The hash tag keeps a user's keys in one slot of a Redis cluster.
         return f"{self._prefix}{{u{user_id}}}:version"
 
     def _entry_key(self, user_id: int, view: str) -> str:
@@ -69,12 +80,24 @@ class RedisPostsCache(PostsCache):
             version, entry = await self._client.mget(
                 self._version_key(user_id), self._entry_key(user_id, view)
             )
-        current = version.decode() if isinstance(version, bytes) else "0"
+            if not isinstance(version, bytes):
+                version = await self._start_version(user_id)
+        current = version.decode()
         if isinstance(entry, bytes):
             stored_version, _, payload = entry.partition(b":")
-            if stored_version.decode() == current:
+            if stored_version == version:
                 return CachedPosts(payload, current)
         return CachedPosts(None, current)
+
+    async def _start_version(self, user_id: int) -> bytes:
+        """The first version of a user without one; if another process got there first, theirs."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(self._version_key(user_id), _new_version(), nx=True)
+            pipe.get(self._version_key(user_id))
+            _, version = await pipe.execute()
+        if not isinstance(version, bytes):
+            raise CacheUnavailable("the version key vanished while it was being created")
+        return version
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         async with self._available():
@@ -84,8 +107,12 @@ class RedisPostsCache(PostsCache):
 
     async def invalidate(self, user_id: int) -> None:
         self._pending[user_id] = self._pending.get(user_id, 0) + 1
-        async with self._available():
-            pass
+        try:
+            async with self._available():
+                pass
+        except CacheUnavailable:
+            self._retry_in_background()
+            raise
 
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
@@ -106,11 +133,28 @@ class RedisPostsCache(PostsCache):
         sent = dict(self._pending)
         async with self._client.pipeline(transaction=False) as pipe:
             for user_id in sent:
-                pipe.incr(self._version_key(user_id))
+                pipe.set(self._version_key(user_id), _new_version())
             await pipe.execute()
         for user_id, count in sent.items():
             if self._pending.get(user_id) == count:
                 del self._pending[user_id]
+
+    def _retry_in_background(self) -> None:
+        """Other processes may read from Redis before this one needs it again: send what is
+        pending as soon as Redis answers, not at this process's next request."""
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.get_running_loop().create_task(self._replay_until_sent())
+
+    async def _replay_until_sent(self) -> None:
+        while self._pending:
+            await asyncio.sleep(max(self._cooldown, self._down_until - self._timer()))
+            with contextlib.suppress(CacheUnavailable):
+                async with self._available():
+                    pass
+
+    @property
+    def pending_invalidations(self) -> int:
+        return len(self._pending)
 
     async def ping(self) -> None:
         """Raises CacheUnavailable."""
@@ -118,4 +162,11 @@ class RedisPostsCache(PostsCache):
             await self._client.ping()
 
     async def close(self) -> None:
+        if self._replayer is not None:
+            self._replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replayer
+        # A last attempt: once this process is gone, nobody else knows these users' entries are stale.
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await self._replay_pending()
         await self._client.aclose()

@@ -17,12 +17,20 @@ from adapters.sqlalchemy.uow import storage_errors
 
 @attrs.frozen
 class EngineOptions:
+    """How a server process talks to MySQL: bounded everywhere, so that a dead or frozen database
+    costs a request seconds, not the driver's default minutes.
+
+    `operation_timeout_seconds` bounds a whole unit of work (pool checkout, pre-ping, reconnect,
+    statements, commit); `read_timeout_seconds` bounds each wait for the server, and is off (None)
+    for migrations, whose DDL may legitimately take long."""
+
     pool_size: int = 5
     max_overflow: int = 5
-    pool_timeout_seconds: float = 3.0
-    connect_timeout_seconds: int = 3
-    read_timeout_seconds: int = 10
+    pool_timeout_seconds: float = 2.0
+    connect_timeout_seconds: int = 2
+    read_timeout_seconds: float | None = 5.0
     recycle_seconds: int = 1800
+    operation_timeout_seconds: float | None = 3.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,18 +49,18 @@ def create_engine(url: str | URL, options: EngineOptions) -> AsyncEngine:
         engine = create_async_engine(parsed, pool_pre_ping=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args: dict[str, Any] = {"connect_timeout": options.connect_timeout_seconds, "charset": "utf8mb4"}
+    if options.read_timeout_seconds is not None:
+        connect_args["read_timeout"] = options.read_timeout_seconds
     return create_async_engine(
         parsed,
+        # A connection that died with a database restart is found and replaced at checkout.
         pool_pre_ping=True,
         pool_recycle=options.recycle_seconds,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout_seconds,
-        connect_args={
-            "connect_timeout": options.connect_timeout_seconds,
-            "read_timeout": options.read_timeout_seconds,
-            "charset": "utf8mb4",
-        },
+        connect_args=connect_args,
     )
 
 
@@ -60,8 +68,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def ping(engine: AsyncEngine) -> None:
+async def ping(engine: AsyncEngine, timeout_seconds: float | None = 3.0) -> None:
     """Raises StorageUnavailable."""
-    with storage_errors():
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+    async with storage_errors(timeout_seconds), engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

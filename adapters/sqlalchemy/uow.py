@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
@@ -22,15 +23,24 @@ from domain.users import Email, NewUser, User
 log = logging.getLogger(__name__)
 
 
-@contextmanager
-def storage_errors() -> Iterator[None]:
-    """Driver and pool failures become StorageUnavailable; constraint violations are left to callers."""
+@asynccontextmanager
+async def storage_errors(timeout_seconds: float | None = None) -> AsyncIterator[None]:
+    """Driver and pool failures, and running past `timeout_seconds`, become StorageUnavailable;
+    constraint violations are left to callers.
+
+    A timeout cancels the driver mid-operation; asyncmy then closes that connection and the pool
+    discards it instead of handing it out again."""
     try:
-        yield
+        async with asyncio.timeout(timeout_seconds):
+            yield
     except IntegrityError:
         raise
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         raise StorageUnavailable(type(exc).__name__) from exc
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - asyncio.get_running_loop().time()
 
 
 def _utc(value: datetime) -> datetime:
@@ -50,8 +60,12 @@ def _post(row: Row[Any]) -> Post:
 
 
 class _Repository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, deadline: float | None) -> None:
         self._session = session
+        self._deadline = deadline
+
+    def _guard(self) -> AbstractAsyncContextManager[None]:
+        return storage_errors(_remaining(self._deadline))
 
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
         """For writes, whose results carry the new id or the count of rows touched."""
@@ -60,7 +74,7 @@ class _Repository:
 
 class SqlUserRepository(_Repository, UserRepository):
     async def add(self, user: NewUser) -> User:
-        with storage_errors():
+        async with self._guard():
             try:
                 result = await self._execute(
                     insert(users).values(
@@ -78,12 +92,12 @@ class SqlUserRepository(_Repository, UserRepository):
         return User(int(user_id), user.email, user.password_hash, user.created_at)
 
     async def get(self, user_id: int) -> User | None:
-        with storage_errors():
+        async with self._guard():
             row = (await self._session.execute(select(users).where(users.c.id == user_id))).first()
         return None if row is None else _user(row)
 
     async def by_email(self, email: Email) -> User | None:
-        with storage_errors():
+        async with self._guard():
             result = await self._session.execute(select(users).where(users.c.email == email.value))
             row = result.first()
         return None if row is None else _user(row)
@@ -91,7 +105,7 @@ class SqlUserRepository(_Repository, UserRepository):
 
 class SqlPostRepository(_Repository, PostRepository):
     async def add(self, post: NewPost) -> Post:
-        with storage_errors():
+        async with self._guard():
             try:
                 result = await self._execute(
                     insert(posts).values(
@@ -110,25 +124,33 @@ class SqlPostRepository(_Repository, PostRepository):
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         query = select(posts).where(posts.c.user_id == owner_id).order_by(posts.c.id)
-        with storage_errors():
+        async with self._guard():
             rows = (await self._session.execute(query)).all()
         return [_post(row) for row in rows]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
         statement = delete(posts).where(posts.c.id == post_id, posts.c.user_id == owner_id)
-        with storage_errors():
+        async with self._guard():
             result = await self._execute(statement)
         return bool(result.rowcount)
 
 
 class SqlUnitOfWork(UnitOfWork):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A session per unit of work. With `timeout_seconds`, everything from the first statement to
+    the commit must be done within that time, or the unit of work fails with StorageUnavailable:
+    a frozen database costs a request seconds, not a hang."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], timeout_seconds: float | None = None
+    ) -> None:
         self._sessions = sessions
+        self._timeout = timeout_seconds
 
     async def __aenter__(self) -> Self:
         self._session = self._sessions()
-        self.users = SqlUserRepository(self._session)
-        self.posts = SqlPostRepository(self._session)
+        self._deadline = None if self._timeout is None else asyncio.get_running_loop().time() + self._timeout
+        self.users = SqlUserRepository(self._session, self._deadline)
+        self.posts = SqlPostRepository(self._session, self._deadline)
         return self
 
     async def __aexit__(
@@ -138,11 +160,13 @@ class SqlUnitOfWork(UnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         try:
-            # Closing rolls back whatever was not committed and returns the connection to the pool.
-            await self._session.close()
+            # Closing rolls back whatever was not committed and returns the connection to the pool;
+            # a rollback that does not come back in time is cut, which discards the connection.
+            async with asyncio.timeout(self._timeout):
+                await self._session.close()
         except (SQLAlchemyError, OSError, TimeoutError):
             log.warning("could not close a database session cleanly", exc_info=True)
 
     async def commit(self) -> None:
-        with storage_errors():
+        async with storage_errors(_remaining(self._deadline)):
             await self._session.commit()

@@ -46,12 +46,13 @@ def upgrade() -> None:
         sa.Column("created_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_posts"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_posts_user_id_users", ondelete="CASCADE"),
+        # Created with the table, so MySQL uses it for the foreign key instead of adding its own.
+        sa.Index("ix_posts_user_id_id", "user_id", "id"),
         **_table_options,
     )
-    op.create_index("ix_posts_user_id_id", "posts", ["user_id", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_posts_user_id_id", table_name="posts")
+    # Dropping the table drops its index: MySQL refuses to drop an index a foreign key relies on.
     op.drop_table("posts")
     op.drop_table("users")

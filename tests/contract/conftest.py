@@ -1,0 +1,63 @@
+"""Each contract suite runs once per adapter of its port: the in-process fakes and the real ones."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from adapters.cache.memory import InProcessPostsCache
+from adapters.cache.redis import RedisPostsCache, create_client
+from domain.ports import PostsCache, UnitOfWorkFactory
+from entrypoints.backends import open_storage
+from entrypoints.settings import Settings
+from tests.conftest import migrate_to
+
+CACHE_TTL_SECONDS = 0.5
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("mysql", marks=pytest.mark.mysql)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        sqlite_url = f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}"
+        migrate_to(sqlite_url)
+        return sqlite_url
+    mysql_url: str = request.getfixturevalue("mysql_url")
+    return mysql_url
+
+
+@pytest.fixture
+async def uow(database_url: str, make_settings: Callable[..., Settings]) -> AsyncIterator[UnitOfWorkFactory]:
+    storage = open_storage(make_settings(database_url=database_url))
+    yield storage.uow
+    await storage.close()
+
+
+@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], PostsCache]]:
+    """Builds caches that share their state the way the backend shares it between processes."""
+    closers: list[RedisPostsCache] = []
+    if request.param == "in-process":
+        shared = InProcessPostsCache(CACHE_TTL_SECONDS)
+        yield lambda: shared
+        return
+    redis_url: str = request.getfixturevalue("redis_url")
+    prefix: str = request.getfixturevalue("redis_prefix")
+
+    def make() -> PostsCache:
+        closers.append(RedisPostsCache(create_client(redis_url, 0.5), CACHE_TTL_SECONDS, prefix=prefix))
+        return closers[-1]
+
+    yield make
+    for cache in closers:
+        await cache.close()
+
+
+@pytest.fixture
+def cache(make_cache: Callable[[], PostsCache]) -> PostsCache:
+    return make_cache()
