@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import LogIn, RegisterUser
@@ -18,6 +18,23 @@ from domain.ports import TokenService
 from domain.posts import Post
 from domain.users import Email, Password, User
 from entrypoints.http.auth import authenticated_user
+from entrypoints.http.openapi import (
+    BAD_REQUEST_FORM,
+    BEARER,
+    FORM_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    OAUTH2_PASSWORD,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    UNPROCESSABLE,
+    X_CACHE,
+    DocumentedRoute,
+    ErrorResponse,
+    Operation,
+    Parameter,
+    Reply,
+    with_body_errors,
+)
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
     form_fields,
@@ -42,6 +59,13 @@ class RegisterRequest(_Body):
 
 class LoginRequest(_Body):
     email: str
+    password: str
+
+
+class PasswordForm(BaseModel):
+    """The OAuth2 password flow's form; `username` is the email."""
+
+    username: str
     password: str
 
 
@@ -122,7 +146,7 @@ class CanonicalApi:
     async def login(self, request: Request) -> Response:
         if media_type(request) in FORM_MEDIA_TYPES:
             # The OAuth2 password flow, so that the docs page's Authorize button works.
-            fields = await form_fields(request, ("username", "password"))
+            fields = await form_fields(request, tuple(PasswordForm.model_fields))
             email, password = fields["username"], fields["password"]
         else:
             body = await json_body(request, LoginRequest)
@@ -151,9 +175,78 @@ class CanonicalApi:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/users/register", self.register, methods=["POST"]),
-            Route("/users/login", self.login, methods=["POST"]),
-            Route("/posts/add-post", self.add_post, methods=["POST"]),
-            Route("/posts/get-posts", self.get_posts, methods=["GET"]),
-            Route("/posts/delete-post/{post_id}", self.delete_post, methods=["DELETE"]),
+            DocumentedRoute("/users/register", self.register, "POST", REGISTER),
+            DocumentedRoute("/users/login", self.login, "POST", LOGIN),
+            DocumentedRoute("/posts/add-post", self.add_post, "POST", ADD_POST),
+            DocumentedRoute("/posts/get-posts", self.get_posts, "GET", GET_POSTS),
+            DocumentedRoute("/posts/delete-post/{post_id}", self.delete_post, "DELETE", DELETE_POST),
         ]
+
+
+TAGS = ("canonical API",)
+POSTS_SECURITY = (OAUTH2_PASSWORD, BEARER)
+
+REGISTER = Operation(
+    "register",
+    "Register a user and receive a token",
+    TAGS,
+    with_body_errors(
+        {
+            201: Reply("Registered; the token is ready to use.", RegisterResponse),
+            400: Reply("A user with this email already exists.", ErrorResponse),
+        }
+    ),
+    body={JSON_MEDIA_TYPE: RegisterRequest},
+)
+LOGIN = Operation(
+    "login",
+    "Log in with JSON, or with the OAuth2 password form (username = email)",
+    TAGS,
+    with_body_errors(
+        {
+            200: Reply("Logged in.", TokenResponse),
+            400: BAD_REQUEST_FORM,
+            404: Reply("Unknown email or wrong password (one answer for both).", ErrorResponse),
+        }
+    ),
+    body={JSON_MEDIA_TYPE: LoginRequest, FORM_MEDIA_TYPE: PasswordForm},
+)
+ADD_POST = Operation(
+    "add_post",
+    "Add a post (its text at most 1 MB in UTF-8)",
+    TAGS,
+    with_body_errors(
+        {
+            200: Reply("Created.", PostCreatedResponse),
+            401: UNAUTHENTICATED,
+            413: Reply("The text, or the whole body, is too large.", ErrorResponse),
+        }
+    ),
+    body={JSON_MEDIA_TYPE: AddPostRequest},
+    security=POSTS_SECURITY,
+)
+GET_POSTS = Operation(
+    "get_posts",
+    "List the caller's posts, oldest first (cached for up to 5 minutes)",
+    TAGS,
+    {
+        200: Reply("The caller's posts.", list[PostResponse], (X_CACHE,)),
+        401: UNAUTHENTICATED,
+        503: UNAVAILABLE,
+    },
+    security=POSTS_SECURITY,
+)
+DELETE_POST = Operation(
+    "delete_post",
+    "Delete one of the caller's posts",
+    TAGS,
+    {
+        204: Reply("Deleted."),
+        401: UNAUTHENTICATED,
+        404: Reply("No such post of the caller's (someone else's is not found either).", ErrorResponse),
+        422: UNPROCESSABLE,
+        503: UNAVAILABLE,
+    },
+    parameters=(Parameter("post_id", "path", "The post's id.", {"type": "integer", "format": "int64"}),),
+    security=POSTS_SECURITY,
+)

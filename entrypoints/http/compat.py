@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError, to_json
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import LogIn, RegisterUser
@@ -23,6 +23,20 @@ from domain.ports import TokenService
 from domain.posts import Post
 from domain.users import Email, Password, User
 from entrypoints.http.canonical import TIMESTAMP_FORMAT
+from entrypoints.http.openapi import (
+    FORM_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    UNAUTHENTICATED_BY_QUERY,
+    UNAVAILABLE,
+    UNPROCESSABLE,
+    X_CACHE,
+    DocumentedRoute,
+    ErrorResponse,
+    Operation,
+    Parameter,
+    Reply,
+    with_body_errors,
+)
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
     form_fields,
@@ -45,6 +59,13 @@ class _Body(BaseModel):
 class UserCreate(_Body):
     email: Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
     password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
+
+
+class LoginForm(BaseModel):
+    """fastapi-users' OAuth2 password form; `username` is the email. A blank field is a missing one."""
+
+    username: Annotated[str, Field(min_length=1)]
+    password: Annotated[str, Field(min_length=1)]
 
 
 class UserRead(BaseModel):
@@ -138,7 +159,7 @@ class CompatApi:
         # fastapi-users' OAuth2 password form; with no Content-Type it is an empty form (422).
         if media_type(request) not in (None, *FORM_MEDIA_TYPES):
             raise unsupported(" or ".join(FORM_MEDIA_TYPES))
-        fields = await form_fields(request, ("username", "password"), blank_is_missing=True)
+        fields = await form_fields(request, tuple(LoginForm.model_fields), blank_is_missing=True)
         try:
             token = await self._log_in.execute(fields["username"], fields["password"])
         except InvalidEmail:
@@ -172,14 +193,82 @@ class CompatApi:
     def auth_routes(self) -> list[BaseRoute]:
         """Mounted at /auth."""
         return [
-            Route("/register", self.register, methods=["POST"]),
-            Route("/login", self.login, methods=["POST"]),
+            DocumentedRoute("/register", self.register, "POST", REGISTER),
+            DocumentedRoute("/login", self.login, "POST", LOGIN),
         ]
 
     def posts_routes(self) -> list[BaseRoute]:
         """Mounted at /posts."""
         return [
-            Route("/AddPost", self.add_post, methods=["POST"]),
-            Route("/GetPosts", self.get_posts, methods=["GET"]),
-            Route("/DeletePost", self.delete_post, methods=["POST"]),
+            DocumentedRoute("/AddPost", self.add_post, "POST", ADD_POST),
+            DocumentedRoute("/GetPosts", self.get_posts, "GET", GET_POSTS),
+            DocumentedRoute("/DeletePost", self.delete_post, "POST", DELETE_POST),
         ]
+
+
+TAGS = ("compatibility API",)
+TOKEN = Parameter(TOKEN_PARAMETER, "query", "The access token from `/auth/login`.")
+
+REGISTER = Operation(
+    "compat_register",
+    "Register a user",
+    TAGS,
+    with_body_errors(
+        {
+            201: Reply("Registered.", UserRead),
+            400: Reply("`REGISTER_USER_ALREADY_EXISTS`", ErrorResponse),
+        }
+    ),
+    body={JSON_MEDIA_TYPE: UserCreate},
+)
+LOGIN = Operation(
+    "compat_login",
+    "Log in with the OAuth2 password form (username = email)",
+    TAGS,
+    with_body_errors(
+        {
+            200: Reply("Logged in.", BearerResponse),
+            400: Reply("`LOGIN_BAD_CREDENTIALS`, or a form that could not be parsed.", ErrorResponse),
+        }
+    ),
+    body={FORM_MEDIA_TYPE: LoginForm},
+)
+ADD_POST = Operation(
+    "compat_add_post",
+    "Add a post (its text at most 1 MB in UTF-8)",
+    TAGS,
+    with_body_errors(
+        {
+            200: Reply("Created.", AddPostResponse),
+            401: UNAUTHENTICATED_BY_QUERY,
+            413: Reply("The text, or the whole body, is too large.", ErrorResponse),
+        }
+    ),
+    body={JSON_MEDIA_TYPE: AddPostBody},
+    parameters=(TOKEN,),
+)
+GET_POSTS = Operation(
+    "compat_get_posts",
+    "List the caller's posts, oldest first (cached for up to 5 minutes)",
+    TAGS,
+    {
+        200: Reply("The caller's posts.", list[PostRead], (X_CACHE,)),
+        401: UNAUTHENTICATED_BY_QUERY,
+        422: UNPROCESSABLE,
+        503: UNAVAILABLE,
+    },
+    parameters=(TOKEN,),
+)
+DELETE_POST = Operation(
+    "compat_delete_post",
+    "Delete one of the caller's posts",
+    TAGS,
+    with_body_errors(
+        {
+            200: Reply("Deleted, or the caller had no such post.", DetailResponse),
+            401: UNAUTHENTICATED_BY_QUERY,
+        }
+    ),
+    body={JSON_MEDIA_TYPE: DeletePostBody},
+    parameters=(TOKEN,),
+)
