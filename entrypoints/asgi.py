@@ -1,11 +1,22 @@
 """The ASGI application factory that server processes import (`uvicorn --factory`)."""
 
+import sys
+
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings, configuration_error
 
 
 def create() -> Starlette:
-    return create_app(Container(settings=Settings()))
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One clear line instead of a traceback from deep inside the server's start-up.
+        print(configuration_error(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(Container(settings=settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -12,14 +13,23 @@ from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+import migrations
 from entrypoints.backends import MEMORY_URL
-from entrypoints.settings import Settings
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings, configuration_error, jwt_secret
+
+log = logging.getLogger("hexpost")
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(ALEMBIC_INI))
+    if ALEMBIC_INI.exists():
+        config = Config(str(ALEMBIC_INI))
+    else:
+        # An installed wheel (the container image) has the migrations package but no alembic.ini.
+        config = Config()
+        config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.attributes["url"] = database_url
     return config
 
@@ -34,6 +44,22 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings.database_url), revision)
 
 
+def announce_secret(settings: Settings) -> None:
+    """Says once, at start, where a development server's signing secret comes from."""
+    if settings.jwt_secret is not None:
+        return
+    if settings.database_url == MEMORY_URL:
+        log.info(
+            "HEXPOST_JWT_SECRET is not set: tokens are signed with a secret that lives as long as the process"
+        )
+        return
+    jwt_secret(settings)
+    log.info(
+        "HEXPOST_JWT_SECRET is not set: tokens are signed with the development secret kept in %s",
+        settings.secret_file.resolve(),
+    )
+
+
 def serve(settings: Settings) -> None:
     uvicorn.run(
         "entrypoints.asgi:create",
@@ -46,6 +72,10 @@ def serve(settings: Settings) -> None:
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
+        # Logging is configured (configure_logging) and each request logged (RequestLog) by
+        # hexpost: uvicorn's access log would print query strings, which carry tokens.
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -61,13 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            print(f"hexpost: configuration error: {error['msg']}", file=sys.stderr)
+        print(configuration_error(exc), file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         migrate(settings)
-    else:
-        serve(settings)
+        return 0
+    try:
+        announce_secret(settings)
+    except (OSError, ValueError) as exc:
+        # An unwritable var/ directory, or a var/jwt-secret someone shortened.
+        print(f"hexpost: configuration error: {exc}", file=sys.stderr)
+        return 2
+    serve(settings)
     return 0
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
 
@@ -30,18 +31,38 @@ class Settings(BaseSettings):
     max_post_bytes: int = Field(1_048_576, ge=1, le=16_777_215)
     max_body_bytes: int = Field(8_388_608, ge=1024)
     var_dir: Path = Path("var")
-    log_level: str = "INFO"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["text", "json"] = "text"
-    cors_origins: list[str] = []
+    # A JSON list or comma-separated origins, e.g. `https://app.example,https://admin.example`.
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.env == "production":
             secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if not secret:
+                raise ValueError(
+                    "HEXPOST_ENV=production needs HEXPOST_JWT_SECRET, a random secret of at least "
+                    f"{MIN_SECRET_BYTES} bytes; it is not set"
+                )
             if len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ValueError(
-                    f"HEXPOST_JWT_SECRET must be set to at least {MIN_SECRET_BYTES} bytes "
-                    "when HEXPOST_ENV=production"
+                    f"HEXPOST_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes when "
+                    f"HEXPOST_ENV=production; it has {len(secret.encode())}"
                 )
         elif (
             self.jwt_secret is not None
@@ -65,6 +86,18 @@ class Settings(BaseSettings):
     @property
     def secret_file(self) -> Path:
         return self.var_dir / "jwt-secret"
+
+
+def configuration_error(error: ValidationError) -> str:
+    """The reasons `Settings()` refused the configuration, on one line, naming the variables."""
+    reasons = []
+    for item in error.errors(include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        fields = [str(part) for part in item["loc"]]
+        if fields:
+            message = f"HEXPOST_{fields[0].upper()}: {message}"
+        reasons.append(message)
+    return "hexpost: configuration error: " + "; ".join(reasons)
 
 
 def jwt_secret(settings: Settings) -> str:

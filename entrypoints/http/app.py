@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from entrypoints.container import Container, close
 from entrypoints.http.canonical import CanonicalApi
-from entrypoints.http.errors import CANONICAL_ERRORS, EXCEPTION_HANDLERS, UseErrorTable
+from entrypoints.http.compat import CompatApi
+from entrypoints.http.docs import with_docs
+from entrypoints.http.errors import CANONICAL_ERRORS, COMPAT_ERRORS, EXCEPTION_HANDLERS, UseErrorTable
+from entrypoints.http.health import Health
 from entrypoints.http.limits import BodyLimit
+from entrypoints.http.request_log import REQUEST_ID_HEADER, LoggedStarlette
 
 
 def create_app(container: Container) -> Starlette:
@@ -25,6 +30,26 @@ def create_app(container: Container) -> Starlette:
         container.delete_post(),
         container.tokens(),
     )
+    compat = CompatApi(
+        container.register_user(),
+        container.log_in(),
+        container.add_post(),
+        container.get_posts(),
+        container.delete_post(),
+        container.tokens(),
+    )
+    compat_errors = [Middleware(UseErrorTable, table=COMPAT_ERRORS)]
+
+    health = Health(
+        {
+            "database": lambda: container.storage().ping(),
+            "cache": lambda: container.cache_backend().ping(),
+        }
+    )
+    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        # Outside the body cap, so that a browser can read the 413 too.
+        middleware.insert(0, cors(settings.cors_origins))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -33,15 +58,34 @@ def create_app(container: Container) -> Starlette:
         finally:
             await close(container)
 
-    return Starlette(
-        routes=[
-            Mount(
-                "/api/v1",
-                routes=canonical.routes(),
-                middleware=[Middleware(UseErrorTable, table=CANONICAL_ERRORS)],
-            ),
-        ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+    # The request log sits outside everything else (see LoggedStarlette).
+    return LoggedStarlette(
+        routes=with_docs(
+            [
+                *health.routes(),
+                Mount(
+                    "/api/v1",
+                    routes=canonical.routes(),
+                    middleware=[Middleware(UseErrorTable, table=CANONICAL_ERRORS)],
+                ),
+                # The compatibility API (README-A) at the old service's paths.
+                Mount("/auth", routes=compat.auth_routes(), middleware=compat_errors),
+                Mount("/posts", routes=compat.posts_routes(), middleware=compat_errors),
+            ]
+        ),
+        middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+    )
+
+
+def cors(origins: list[str]) -> Middleware:
+    """Browser clients on `origins` may call the API with a bearer token and read its headers."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=["X-Cache", REQUEST_ID_HEADER],
+        max_age=600,
     )

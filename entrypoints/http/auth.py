@@ -4,6 +4,7 @@ from starlette.requests import Request
 
 from domain.errors import NotAuthenticated
 from domain.ports import TokenService
+from entrypoints.http.request_log import remember_user
 
 
 def bearer_token(request: Request) -> str:
@@ -17,5 +18,13 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def verified_user(request: Request, tokens: TokenService, token: str) -> int:
+    """The user `token` names (raises NotAuthenticated), who is then named in the request's log
+    line. The compatibility API calls it with its `?token=` value."""
+    user_id = tokens.verify(token)
+    remember_user(request, user_id)
+    return user_id
+
+
 def authenticated_user(request: Request, tokens: TokenService) -> int:
-    return tokens.verify(bearer_token(request))
+    return verified_user(request, tokens, bearer_token(request))

@@ -1,0 +1,128 @@
+"""One log line per request, and a request id on every response.
+
+The line names method, path (never the query string: the compatibility API carries tokens in
+`?token=`), status, duration, the authenticated user when there is one, and the request id. No
+header, body or query value is ever logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.logs import request_id_var
+
+log = logging.getLogger("hexpost.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
+# A client's id is taken only when it is short and made of characters that are safe in logs and
+# headers; anything else is replaced by a generated one.
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,128}")
+_USER_ID_STATE = "user_id"
+_MAX_LOGGED_PATH = 1024
+# Probes poll these every few seconds; a successful probe is logged at DEBUG only.
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def remember_user(request: Request, user_id: int) -> None:
+    """Names the authenticated user in the request's log line."""
+    request.state.user_id = user_id
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID_HEADER_BYTES:
+            if isinstance(value, bytes) and _SAFE_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return uuid.uuid4().hex
+
+
+def _logged_path(scope: Scope) -> str:
+    # raw_path is the path as sent, still percent-encoded, and never includes the query string.
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes):
+        path = raw.decode("ascii", "backslashreplace")
+    else:
+        path = scope["path"].encode("unicode_escape").decode("ascii")
+    return path if len(path) <= _MAX_LOGGED_PATH else path[:_MAX_LOGGED_PATH] + "..."
+
+
+class RequestLog:
+    """Outermost ASGI middleware: it must see every response, the 500 and the body cap's 413
+    included. It never reads or buffers bodies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status: int | None = None
+        completed = False
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, completed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != _REQUEST_ID_HEADER_BYTES]
+                headers.append((_REQUEST_ID_HEADER_BYTES, rid.encode()))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
+            await send(message)
+
+        token = request_id_var.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            if not (completed and status == 500):
+                status = status or 500
+                raise
+            # Starlette re-raises an error after its handler has answered 500 and logged the
+            # traceback: the client has its answer, and the server need not log it twice.
+        finally:
+            self._log(scope, status, time.perf_counter() - started, state.get(_USER_ID_STATE), rid)
+            request_id_var.reset(token)
+
+    @staticmethod
+    def _log(scope: Scope, status: int | None, seconds: float, user_id: Any, rid: str) -> None:
+        path = _logged_path(scope)
+        level = logging.DEBUG if scope["path"] in QUIET_PATHS and status == 200 else logging.INFO
+        duration_ms = round(seconds * 1000, 1)
+        log.log(
+            level,
+            "%s %s %s %.1fms",
+            scope["method"],
+            path,
+            status if status is not None else "-",
+            duration_ms,
+            extra={
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": user_id,
+                "request_id": rid,
+            },
+        )
+
+
+class LoggedStarlette(Starlette):
+    """Starlette with `RequestLog` outside its whole middleware stack, server-error handler
+    included, so that even a 500 carries the request id and is logged with its status."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestLog(super().build_middleware_stack())

@@ -1,0 +1,126 @@
+"""Logging: configured once per process at start-up, human-readable lines or JSON lines.
+
+Records logged while a request is handled carry its request id (see `request_id_var`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+# Libraries that log statements with their parameters, or request bodies (password hashes, post
+# texts, passwords) below these levels; they stay at least this quiet whatever the level.
+QUIET_LOGGERS = {
+    "sqlalchemy": logging.WARNING,
+    "aiosqlite": logging.INFO,
+    "asyncmy": logging.INFO,
+    "multipart": logging.INFO,
+    "python_multipart": logging.INFO,
+}
+
+request_id_var: ContextVar[str | None] = ContextVar("hexpost_request_id", default=None)
+
+# Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the line.
+# (uvicorn adds `color_message`, its message with terminal colour codes.)
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES}
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            request_id = request_id_var.get()
+            if request_id is not None:
+                record.request_id = request_id
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`<time> <LEVEL> <logger>: <message> key=value ...`, tracebacks on the lines below.
+
+    Extra fields that the request log's message already shows are not repeated.
+    """
+
+    SHOWN_IN_MESSAGE = frozenset({"method", "path", "status", "duration_ms"})
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = [
+            f"{key}={_text(value)}"
+            for key, value in extra_fields(record).items()
+            if key not in self.SHOWN_IN_MESSAGE
+        ]
+        if fields:
+            line += " " + " ".join(fields)
+        return line
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the record's extra fields, and
+    the traceback (as one escaped string) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(extra_fields(record))
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def formatter(log_format: Literal["text", "json"]) -> logging.Formatter:
+    return JsonFormatter() if log_format == "json" else TextFormatter()
+
+
+class _HexpostHandler(logging.StreamHandler[IO[str]]):
+    """Marks the handler this module installed, so that configuring again replaces it."""
+
+
+def configure_logging(level: str, log_format: Literal["text", "json"], stream: IO[str] | None = None) -> None:
+    """Sends every logger's records (uvicorn's included) through one handler on the root logger.
+
+    Idempotent: the CLI and the ASGI factory may both call it in one process.
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _HexpostHandler)]:
+        root.removeHandler(old)
+    handler = _HexpostHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(formatter(log_format))
+    handler.addFilter(_RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))
+    # uvicorn's loggers propagate to the root once it no longer configures them itself.
+    for name in ("uvicorn", "uvicorn.error"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True

@@ -1,0 +1,169 @@
+"""The `hexpost` command as an operator meets it: installed console script, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+HEXPOST = Path(sys.executable).parent / "hexpost"
+SECRET = "a-production-secret-of-more-than-32-bytes"
+QUERY_SECRET = "query-token-value-that-must-never-be-logged"
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def environment(tmp_path: Path) -> dict[str, str]:
+    """The test runner's environment without any HEXPOST_ setting; state under tmp_path."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HEXPOST_")}
+    env["HEXPOST_VAR_DIR"] = str(tmp_path / "var")
+    env["HEXPOST_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'hexpost.db'}"
+    return env
+
+
+@pytest.fixture
+def run(tmp_path: Path, environment: dict[str, str]) -> Run:
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(HEXPOST), *args],
+            cwd=tmp_path,  # no .env of the developer's
+            env={**environment, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def test_help_names_both_commands(run: Run) -> None:
+    done = run("--help")
+    assert done.returncode == 0
+    assert "serve" in done.stdout
+    assert "migrate" in done.stdout
+
+
+def test_migrate_creates_the_tables_in_a_new_sqlite_database(run: Run, tmp_path: Path) -> None:
+    database = tmp_path / "fresh" / "hexpost.db"
+    done = run("migrate", HEXPOST_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"users", "posts", "alembic_version"} <= tables
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (None, "HEXPOST_JWT_SECRET, a random secret of at least 32 bytes; it is not set"),
+        ("short", "it has 5"),
+    ],
+)
+def test_production_refuses_to_serve_without_a_strong_secret_in_one_line(
+    run: Run, secret: str | None, reason: str
+) -> None:
+    env = {"HEXPOST_ENV": "production"}
+    if secret is not None:
+        env["HEXPOST_JWT_SECRET"] = secret
+    done = run("serve", **env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("hexpost: configuration error: ")
+    assert reason in line
+
+
+def test_the_asgi_factory_also_refuses_in_one_line(environment: dict[str, str], tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from entrypoints.asgi import create; create()"],
+        cwd=tmp_path,
+        env={**environment, "HEXPOST_ENV": "production"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("hexpost: configuration error: HEXPOST_ENV=production needs HEXPOST_JWT_SECRET")
+
+
+def test_a_bad_setting_is_named_in_one_line(run: Run) -> None:
+    done = run("migrate", HEXPOST_PORT="99999", HEXPOST_LOG_LEVEL="chatty")
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert "HEXPOST_PORT: " in line
+    assert "HEXPOST_LOG_LEVEL: " in line
+
+
+@pytest.fixture
+def server(environment: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
+    """Starts `hexpost serve` on a free port; yields its base URL and the file its log goes to."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(**env: str) -> tuple[str, Path]:
+        log_path = tmp_path / f"server-{len(processes)}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [str(HEXPOST), "serve"],
+                cwd=tmp_path,
+                env={**environment, "HEXPOST_PORT": "0", **env},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", log_path.read_text())
+            if found:
+                return f"http://127.0.0.1:{found.group(1)}", log_path
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.05)
+        raise AssertionError(f"server did not start: {log_path.read_text()}")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (http to our own server)
+            return answer.status, answer.headers["X-Request-ID"]
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["X-Request-ID"]
+
+
+@pytest.mark.slow
+def test_served_requests_are_logged_by_hexpost_as_json_lines_without_query_strings(
+    server: Callable[..., tuple[str, Path]], run: Run
+) -> None:
+    assert run("migrate").returncode == 0
+    base, log_path = server(HEXPOST_LOG_FORMAT="json")
+    assert _get(f"{base}/readyz")[0] == 200
+    status, request_id = _get(f"{base}/api/v1/posts/get-posts?token={QUERY_SECRET}")
+    assert status == 401
+
+    deadline = time.monotonic() + 5
+    while request_id not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    [secret_note] = [line for line in lines if "HEXPOST_JWT_SECRET is not set" in line["message"]]
+    assert str((log_path.parent / "var" / "jwt-secret").resolve()) in secret_note["message"]
+    [access] = [line for line in lines if line.get("request_id") == request_id]
+    assert (access["method"], access["path"], access["status"]) == ("GET", "/api/v1/posts/get-posts", 401)
+    # uvicorn's own access log, which would print the query string, is off.
+    assert QUERY_SECRET not in text
