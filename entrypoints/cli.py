@@ -6,17 +6,18 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import uvicorn
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
-import migrations
-from entrypoints.backends import MEMORY_URL
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, configuration_error, jwt_secret
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# The server, alembic and the backends are imported by the commands that use them, so that
+# `hexpost --help` and configuration errors answer at once.
 
 log = logging.getLogger("hexpost")
 
@@ -24,6 +25,10 @@ ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
+    import migrations
+
     if ALEMBIC_INI.exists():
         config = Config(str(ALEMBIC_INI))
     else:
@@ -35,6 +40,11 @@ def alembic_config(database_url: str) -> Config:
 
 
 def migrate(settings: Settings, revision: str = "head") -> None:
+    from alembic import command
+    from sqlalchemy.engine import make_url
+
+    from entrypoints.backends import MEMORY_URL
+
     if settings.database_url == MEMORY_URL:
         print("memory:// keeps no schema: nothing to migrate")
         return
@@ -46,6 +56,8 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 def announce_secret(settings: Settings) -> None:
     """Says once, at start, where a development server's signing secret comes from."""
+    from entrypoints.backends import MEMORY_URL
+
     if settings.jwt_secret is not None:
         return
     if settings.database_url == MEMORY_URL:
@@ -61,6 +73,8 @@ def announce_secret(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "entrypoints.asgi:create",
         factory=True,

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -167,3 +168,71 @@ def test_served_requests_are_logged_by_hexpost_as_json_lines_without_query_strin
     assert (access["method"], access["path"], access["status"]) == ("GET", "/api/v1/posts/get-posts", 401)
     # uvicorn's own access log, which would print the query string, is off.
     assert QUERY_SECRET not in text
+
+
+# --- The container image: no Docker engine here, so what can be checked without one ---------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _final_stage() -> list[str]:
+    """The Dockerfile's last stage as instructions (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    last = max(i for i, line in enumerate(lines) if line.upper().startswith("FROM "))
+    return lines[last:]
+
+
+def _instruction(stage: list[str], name: str) -> str:
+    [value] = [line.split(None, 1)[1] for line in stage if line.split(None, 1)[0].upper() == name][-1:]
+    return value
+
+
+def test_the_image_runs_the_console_script_as_a_non_root_user() -> None:
+    stage = _final_stage()
+    assert _instruction(stage, "USER").split(":")[0] not in ("root", "0")
+    assert json.loads(_instruction(stage, "CMD")) == ["hexpost", "serve"]
+    assert "HEXPOST_HOST=0.0.0.0" in _instruction(stage, "ENV")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "hexpost" in scripts
+
+
+def test_the_image_build_copies_every_package_the_wheel_needs() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    copied = {
+        source
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    for needed in [*packages, "pyproject.toml", pyproject["project"]["readme"]]:
+        assert needed in copied, needed
+        assert f"!{needed}" in ignored, needed
+
+
+@pytest.mark.slow
+def test_the_image_healthcheck_command_passes_on_a_live_server_and_fails_without_one(
+    server: Callable[..., tuple[str, Path]], environment: dict[str, str]
+) -> None:
+    healthcheck = _instruction(_final_stage(), "HEALTHCHECK")
+    command = healthcheck[healthcheck.index(" CMD ") + len(" CMD ") :]
+    base, _log = server(HEXPOST_DATABASE_URL="memory://")
+    port = base.rsplit(":", 1)[1]
+
+    def check(port: str) -> int:
+        return subprocess.run(
+            ["/bin/sh", "-c", command],
+            env={
+                **environment,
+                "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                "HEXPOST_PORT": port,
+            },
+            capture_output=True,
+            timeout=30,
+            check=False,
+        ).returncode
+
+    assert check(port) == 0
+    assert check("1") != 0
