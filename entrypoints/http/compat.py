@@ -22,6 +22,7 @@ from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
 from domain.ports import TokenService
 from domain.posts import Post
 from domain.users import Email, Password, User
+from entrypoints.http.auth import verified_user
 from entrypoints.http.canonical import TIMESTAMP_FORMAT
 from entrypoints.http.openapi import (
     FORM_MEDIA_TYPE,
@@ -148,7 +149,7 @@ class CompatApi:
         self._renderer = CompatPostsRenderer()
 
     def _user(self, request: Request) -> int:
-        return self._tokens.verify(query_value(request, TOKEN_PARAMETER))
+        return verified_user(request, self._tokens, query_value(request, TOKEN_PARAMETER))
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, UserCreate)

@@ -204,3 +204,15 @@ async def test_text_format_is_a_readable_line_per_request(
     assert f"request_id={answer.headers['x-request-id']}" in line
     assert "user_id=-" in line
     assert QUERY_SECRET not in line
+
+
+async def test_a_compatibility_api_user_is_named_but_their_query_token_is_not(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    bearer = await token(client)
+    caplog.set_level(logging.INFO)
+    answer = await client.post("/posts/AddPost", params={"token": bearer}, json={"Post_Text": "hi"})
+    assert answer.status_code == 200
+    [record] = access_records(caplog)
+    assert (record.path, record.status, record.user_id) == ("/posts/AddPost", 200, 1)  # type: ignore[attr-defined]
+    assert bearer not in caplog.text
