@@ -52,20 +52,24 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# Validated by the domain's Email (422 when invalid); the schema says so.
+EmailField = Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
+
+
 class RegisterRequest(_Body):
-    email: Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
+    email: EmailField
     password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
 
 
 class LoginRequest(_Body):
-    email: str
+    email: EmailField
     password: str
 
 
 class PasswordForm(BaseModel):
     """The OAuth2 password flow's form; `username` is the email."""
 
-    username: str
+    username: EmailField
     password: str
 
 

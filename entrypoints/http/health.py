@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from entrypoints.http.errors import RETRY_AFTER_SECONDS
+from entrypoints.http.openapi import RETRY_AFTER, DocumentedRoute, Operation, Reply
 from entrypoints.http.responses import JSON
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,29 @@ class Health:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/readyz", self.readyz, methods=["GET"]),
+            DocumentedRoute("/healthz", self.healthz, "GET", HEALTHZ),
+            DocumentedRoute("/readyz", self.readyz, "GET", READYZ),
         ]
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "unavailable"]]
+    detail: str | None = None
+
+
+TAGS = ("probes",)
+HEALTHZ = Operation("healthz", "Liveness: the process answers", TAGS, {200: Reply("Alive.", Liveness)})
+READYZ = Operation(
+    "readyz",
+    "Readiness: the database and the cache answer too",
+    TAGS,
+    {
+        200: Reply("Ready.", Readiness),
+        503: Reply("A dependency is unavailable; `detail` names it.", Readiness, (RETRY_AFTER,)),
+    },
+)
