@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -128,6 +128,12 @@ async def http_error(_request: Request, exc: Exception) -> Response:
     return JSON({"detail": exc.detail}, exc.status_code, exc.headers)
 
 
+async def client_disconnected(_request: Request, _exc: Exception) -> Response:
+    # The client hung up before its body was complete: nobody reads this answer, and it is the
+    # client's doing, not a server error (FastAPI answers 400 too).
+    return JSON({"detail": "Client disconnected before the request body was complete"}, 400)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSON({"detail": "Internal Server Error"}, 500)
@@ -137,6 +143,7 @@ EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     RequestValidationError: validation_error,
     HTTPException: http_error,
+    ClientDisconnect: client_disconnected,
     Exception: server_error,
 }
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from dependency_injector import providers
+from starlette.types import Message
 
 from adapters.clock import SystemClock
 from adapters.tokens import AUDIENCE, ISSUER, JwtTokenService
@@ -689,3 +691,51 @@ async def test_a_register_storm_of_the_same_email_creates_one_account(client: ht
     )
 
     assert sorted(answer.status_code for answer in answers) == [201] + [400] * 9
+
+
+@pytest.mark.parametrize(
+    ("url", "content_type"),
+    [(REGISTER, b"application/json"), (LOGIN, b"application/x-www-form-urlencoded"), (ADD_POST, None)],
+)
+async def test_a_client_hanging_up_mid_body_is_not_a_server_error(
+    container: Container, caplog: pytest.LogCaptureFixture, url: str, content_type: bytes | None
+) -> None:
+    app = create_app(container)
+    token = container.tokens().issue(1).value
+    headers = [(b"host", b"hexpost.test"), (b"authorization", f"Bearer {token}".encode())]
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("hexpost.test", 80),
+    }
+    incoming: list[Message] = [
+        {"type": "http.request", "body": b'{"email": "half', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if incoming:
+            return incoming.pop(0)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    statuses = [message["status"] for message in sent if message["type"] == "http.response.start"]
+    assert all(status < 500 for status in statuses), statuses
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
