@@ -585,6 +585,32 @@ async def test_a_chunked_body_over_the_cap_is_413(capped_client: httpx.AsyncClie
     assert await texts(capped_client, account) == []
 
 
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data; boundary=b", "application/x-www-form-urlencoded"]
+)
+@pytest.mark.parametrize("chunked", [True, False])
+async def test_a_login_form_over_the_cap_is_413(
+    capped_client: httpx.AsyncClient, content_type: str, chunked: bool
+) -> None:
+    if content_type.startswith("multipart"):
+        parts = [
+            b'--b\r\nContent-Disposition: form-data; name="username"\r\n\r\n',
+            b"u" * 5000,
+            b"\r\n--b--\r\n",
+        ]
+    else:
+        parts = [b"username=", b"u" * 5000, b"&password=x"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    body = chunks() if chunked else b"".join(parts)
+    answer = await capped_client.post(LOGIN, content=body, headers={"Content-Type": content_type})
+
+    assert_detail(answer, 413)
+
+
 async def test_a_chunked_body_under_the_cap_is_read_whole(capped_client: httpx.AsyncClient) -> None:
     account = await register(capped_client)
 
