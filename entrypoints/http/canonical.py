@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 from starlette.requests import Request
@@ -52,8 +53,20 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-# Validated by the domain's Email (422 when invalid); the schema says so.
-EmailField = Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
+def _not_special_use_domain() -> str:
+    # email-validator, behind the domain's Email, refuses special-use domains (`a@b.test`), in any case.
+    names = "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    return rf"^(?!.*[.@](?:{names})\.?$)"
+
+
+# Validated by the domain's Email (422 when invalid); the schema says what it accepts.
+EmailField = Annotated[
+    str,
+    Field(
+        max_length=Email.MAX_LENGTH,
+        json_schema_extra={"format": "email", "pattern": _not_special_use_domain()},
+    ),
+]
 
 
 class RegisterRequest(_Body):

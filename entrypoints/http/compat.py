@@ -21,9 +21,9 @@ from application.users import LogIn, RegisterUser
 from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
 from domain.ports import TokenService
 from domain.posts import Post
-from domain.users import Email, Password, User
+from domain.users import Password, User
 from entrypoints.http.auth import verified_user
-from entrypoints.http.canonical import TIMESTAMP_FORMAT
+from entrypoints.http.canonical import TIMESTAMP_FORMAT, EmailField
 from entrypoints.http.openapi import (
     FORM_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
@@ -58,7 +58,7 @@ class _Body(BaseModel):
 
 
 class UserCreate(_Body):
-    email: Annotated[str, Field(max_length=Email.MAX_LENGTH, json_schema_extra={"format": "email"})]
+    email: EmailField
     password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
 
 
