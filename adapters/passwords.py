@@ -17,7 +17,8 @@ class Argon2PasswordHasher(PasswordHasher):
     def __init__(self, hasher: argon2.PasswordHasher, max_concurrency: int) -> None:
         self._hasher = hasher
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="argon2")
-        self._dummy_hash: str | None = None
+        # Made once, at start-up, so that even the first unknown email costs one check, no more.
+        self._dummy_hash = hasher.hash("a password no account has")
 
     async def hash(self, password: Password) -> str:
         loop = asyncio.get_running_loop()
@@ -26,14 +27,9 @@ class Argon2PasswordHasher(PasswordHasher):
     async def verify(self, password_hash: str | None, password: str) -> bool:
         loop = asyncio.get_running_loop()
         if password_hash is None:
-            await loop.run_in_executor(self._pool, self._check, await self._dummy(), password)
+            await loop.run_in_executor(self._pool, self._check, self._dummy_hash, password)
             return False
         return await loop.run_in_executor(self._pool, self._check, password_hash, password)
-
-    async def _dummy(self) -> str:
-        if self._dummy_hash is None:
-            self._dummy_hash = await self.hash(Password("a password no account has"))
-        return self._dummy_hash
 
     def _check(self, password_hash: str, password: str) -> bool:
         # surrogatepass: a string that is not valid Unicode can never equal a registered password,

@@ -42,7 +42,12 @@ class BodyLimit:
             return
         announced = _content_length(scope)
         if announced is not None and announced > self.max_bytes:
-            await _send_413(send, close=False)
+            # The server throws away an announced body that arrives after the answer, so the
+            # connection can stay open, unless the client is waiting for a `100 Continue` that
+            # will never come, or announced more than is worth reading just to discard.
+            await _send_413(
+                send, close=_expects_continue(scope) or announced > self.max_bytes + self.drain_bytes
+            )
             return
 
         received = 0
@@ -76,6 +81,10 @@ class BodyLimit:
             if not message.get("more_body", False):
                 return True
         return False
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return any(name == b"expect" and value.lower() == b"100-continue" for name, value in scope["headers"])
 
 
 def _content_length(scope: Scope) -> int | None:
