@@ -14,6 +14,7 @@ from adapters.tokens import JwtTokenService
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import LogIn, RegisterUser
 from entrypoints.backends import Storage, open_cache, open_storage
+from entrypoints.http.use_cases import UseCases
 from entrypoints.settings import Settings, jwt_secret
 
 
@@ -51,6 +52,8 @@ class Container(containers.DeclarativeContainer):
     add_post = providers.Singleton(AddPost, uow, cache, clock, max_bytes=settings.provided.max_post_bytes)
     get_posts = providers.Singleton(GetPosts, uow, cache)
     delete_post = providers.Singleton(DeletePost, uow, cache)
+
+    use_cases = providers.Singleton(UseCases, register_user, log_in, add_post, get_posts, delete_post, tokens)
 
 
 async def close(container: Container) -> None:

@@ -22,22 +22,9 @@ from entrypoints.http.request_log import REQUEST_ID_HEADER, LoggedStarlette
 
 def create_app(container: Container) -> Starlette:
     settings = container.settings()
-    canonical = CanonicalApi(
-        container.register_user(),
-        container.log_in(),
-        container.add_post(),
-        container.get_posts(),
-        container.delete_post(),
-        container.tokens(),
-    )
-    compat = CompatApi(
-        container.register_user(),
-        container.log_in(),
-        container.add_post(),
-        container.get_posts(),
-        container.delete_post(),
-        container.tokens(),
-    )
+    use_cases = container.use_cases()
+    canonical = CanonicalApi(use_cases)
+    compat = CompatApi(use_cases)
     compat_errors = [Middleware(UseErrorTable, table=COMPAT_ERRORS)]
 
     health = Health(

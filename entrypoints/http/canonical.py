@@ -6,19 +6,17 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from application.posts import AddPost, DeletePost, GetPosts
-from application.users import LogIn, RegisterUser
-from domain.errors import PostNotFound
-from domain.ports import TokenService
+from domain.errors import InvalidEmail, PostNotFound
 from domain.posts import Post
 from domain.users import Email, Password, User
 from entrypoints.http.auth import authenticated_user
+from entrypoints.http.errors import field_error
 from entrypoints.http.openapi import (
     BAD_REQUEST_FORM,
     BEARER,
@@ -38,19 +36,16 @@ from entrypoints.http.openapi import (
 )
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
+    RequestBody,
     form_fields,
     json_body,
     media_type,
     resource_id,
 )
-from entrypoints.http.responses import JSON, raw_json
+from entrypoints.http.responses import JSON, posts_json
+from entrypoints.http.use_cases import UseCases
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-class _Body(BaseModel):
-    # Unknown fields are ignored, never honoured.
-    model_config = ConfigDict(extra="ignore")
 
 
 def _not_special_use_domain() -> str:
@@ -69,12 +64,12 @@ EmailField = Annotated[
 ]
 
 
-class RegisterRequest(_Body):
+class RegisterRequest(RequestBody):
     email: EmailField
     password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
 
 
-class LoginRequest(_Body):
+class LoginRequest(RequestBody):
     email: EmailField
     password: str
 
@@ -86,7 +81,7 @@ class PasswordForm(BaseModel):
     password: str
 
 
-class AddPostRequest(_Body):
+class AddPostRequest(RequestBody):
     text: Annotated[str, Field(min_length=1)]
 
 
@@ -129,21 +124,13 @@ class CanonicalPostsRenderer:
 
 
 class CanonicalApi:
-    def __init__(
-        self,
-        register_user: RegisterUser,
-        log_in: LogIn,
-        add_post: AddPost,
-        get_posts: GetPosts,
-        delete_post: DeletePost,
-        tokens: TokenService,
-    ) -> None:
-        self._register_user = register_user
-        self._log_in = log_in
-        self._add_post = add_post
-        self._get_posts = get_posts
-        self._delete_post = delete_post
-        self._tokens = tokens
+    def __init__(self, use_cases: UseCases) -> None:
+        self._register_user = use_cases.register_user
+        self._log_in = use_cases.log_in
+        self._add_post = use_cases.add_post
+        self._get_posts = use_cases.get_posts
+        self._delete_post = use_cases.delete_post
+        self._tokens = use_cases.tokens
         self._renderer = CanonicalPostsRenderer()
 
     async def register(self, request: Request) -> Response:
@@ -164,11 +151,14 @@ class CanonicalApi:
         if media_type(request) in FORM_MEDIA_TYPES:
             # The OAuth2 password flow, so that the docs page's Authorize button works.
             fields = await form_fields(request, tuple(PasswordForm.model_fields))
-            email, password = fields["username"], fields["password"]
+            email_field, email, password = "username", fields["username"], fields["password"]
         else:
             body = await json_body(request, LoginRequest)
-            email, password = body.email, body.password
-        token = await self._log_in.execute(email, password)
+            email_field, email, password = "email", body.email, body.password
+        try:
+            token = await self._log_in.execute(email, password)
+        except InvalidEmail as exc:
+            raise field_error(["body", email_field], str(exc)) from None
         return JSON(TokenResponse(access_token=token.value, expires_in=token.expires_in))
 
     async def add_post(self, request: Request) -> Response:
@@ -180,7 +170,7 @@ class CanonicalApi:
     async def get_posts(self, request: Request) -> Response:
         user_id = authenticated_user(request, self._tokens)
         result = await self._get_posts.execute(user_id, self._renderer)
-        return raw_json(result.payload, {"X-Cache": "hit" if result.from_cache else "miss"})
+        return posts_json(result)
 
     async def delete_post(self, request: Request) -> Response:
         user_id = authenticated_user(request, self._tokens)

@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError, to_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from application.posts import AddPost, DeletePost, GetPosts
-from application.users import LogIn, RegisterUser
 from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
-from domain.ports import TokenService
 from domain.posts import Post
 from domain.users import Password, User
 from entrypoints.http.auth import verified_user
@@ -40,6 +37,7 @@ from entrypoints.http.openapi import (
 )
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
+    RequestBody,
     form_fields,
     json_body,
     known_id,
@@ -47,17 +45,13 @@ from entrypoints.http.parsing import (
     query_value,
     unsupported,
 )
-from entrypoints.http.responses import JSON, raw_json
+from entrypoints.http.responses import JSON, posts_json
+from entrypoints.http.use_cases import UseCases
 
 TOKEN_PARAMETER = "token"
 
 
-class _Body(BaseModel):
-    # Unknown fields (is_superuser, id, owner...) are ignored, never honoured.
-    model_config = ConfigDict(extra="ignore")
-
-
-class UserCreate(_Body):
+class UserCreate(RequestBody):
     email: EmailField
     password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
 
@@ -82,7 +76,7 @@ class BearerResponse(BaseModel):
     token_type: str = "bearer"
 
 
-class AddPostBody(_Body):
+class AddPostBody(RequestBody):
     Post_Text: Annotated[str, Field(min_length=1)]
 
 
@@ -104,7 +98,7 @@ def _not_a_boolean(value: object) -> object:
     return value
 
 
-class DeletePostBody(_Body):
+class DeletePostBody(RequestBody):
     # Lax like FastAPI's `int` otherwise ("12" is 12); ids no row can have delete nothing.
     Post_ID: Annotated[int, BeforeValidator(_not_a_boolean)]
 
@@ -131,21 +125,13 @@ class CompatPostsRenderer:
 
 
 class CompatApi:
-    def __init__(
-        self,
-        register_user: RegisterUser,
-        log_in: LogIn,
-        add_post: AddPost,
-        get_posts: GetPosts,
-        delete_post: DeletePost,
-        tokens: TokenService,
-    ) -> None:
-        self._register_user = register_user
-        self._log_in = log_in
-        self._add_post = add_post
-        self._get_posts = get_posts
-        self._delete_post = delete_post
-        self._tokens = tokens
+    def __init__(self, use_cases: UseCases) -> None:
+        self._register_user = use_cases.register_user
+        self._log_in = use_cases.log_in
+        self._add_post = use_cases.add_post
+        self._get_posts = use_cases.get_posts
+        self._delete_post = use_cases.delete_post
+        self._tokens = use_cases.tokens
         self._renderer = CompatPostsRenderer()
 
     def _user(self, request: Request) -> int:
@@ -178,7 +164,7 @@ class CompatApi:
     async def get_posts(self, request: Request) -> Response:
         user_id = self._user(request)
         result = await self._get_posts.execute(user_id, self._renderer)
-        return raw_json(result.payload, {"X-Cache": "hit" if result.from_cache else "miss"})
+        return posts_json(result)
 
     async def delete_post(self, request: Request) -> Response:
         """Success also when the caller has no such post (README-A): COMPAT_ERRORS answers

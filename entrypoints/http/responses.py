@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import to_json
 from starlette.responses import Response
+
+from application.posts import RenderedPosts
 
 
 class JSON(Response):
@@ -16,6 +17,10 @@ class JSON(Response):
         return to_json(content)
 
 
-def raw_json(payload: bytes, headers: Mapping[str, str] | None = None) -> Response:
-    """An already serialized JSON body, such as a cached one."""
-    return Response(payload, media_type=JSON.media_type, headers=headers)
+def posts_json(posts: RenderedPosts) -> Response:
+    """A rendered list of posts, saying whether it came from the cache."""
+    return Response(
+        posts.payload,
+        media_type=JSON.media_type,
+        headers={"X-Cache": "hit" if posts.from_cache else "miss"},
+    )
