@@ -108,7 +108,15 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     table: ErrorTable = request.scope.get(ERROR_TABLE_SCOPE_KEY, CANONICAL_ERRORS)
     answer = _answer_for(table, exc)
     if answer.status >= 500:
-        log.warning("%s %s answered %s: %r", request.method, request.url.path, answer.status, exc)
+        # The cause names what failed underneath (the driver's error); the client is told neither.
+        log.warning(
+            "%s %s answered %s: %r caused by %r",
+            request.method,
+            request.url.path,
+            answer.status,
+            exc,
+            exc.__cause__,
+        )
     if answer.field is not None:
         detail: Any = [{"type": "value_error", "loc": ["body", answer.field], "msg": str(exc)}]
     else:
