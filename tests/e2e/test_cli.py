@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -12,12 +11,13 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-HEXPOST = Path(sys.executable).parent / "hexpost"
-SECRET = "a-production-secret-of-more-than-32-bytes"
+from tests.servers import HEXPOST, Server, free_port, running_server, server_environment
+
 QUERY_SECRET = "query-token-value-that-must-never-be-logged"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -25,11 +25,9 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def environment(tmp_path: Path) -> dict[str, str]:
-    """The test runner's environment without any HEXPOST_ setting; state under tmp_path."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HEXPOST_")}
-    env["HEXPOST_VAR_DIR"] = str(tmp_path / "var")
-    env["HEXPOST_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'hexpost.db'}"
-    return env
+    """State under tmp_path, and the settings an operator might leave out (the JWT secret, the log
+    level) left out."""
+    return server_environment(tmp_path, secret=None, log_level="INFO")
 
 
 @pytest.fixture
@@ -109,34 +107,17 @@ def test_a_bad_setting_is_named_in_one_line(run: Run) -> None:
 
 
 @pytest.fixture
-def server(environment: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
-    """Starts `hexpost serve` on a free port; yields its base URL and the file its log goes to."""
-    processes: list[subprocess.Popen[bytes]] = []
+def server(environment: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Starts `hexpost serve` on the database `run` migrates; `settings` are HEXPOST_* names."""
+    with ExitStack() as stack:
 
-    def start(**env: str) -> tuple[str, Path]:
-        log_path = tmp_path / f"server-{len(processes)}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [str(HEXPOST), "serve"],
-                cwd=tmp_path,
-                env={**environment, "HEXPOST_PORT": "0", **env},
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
+        def start(**settings: str) -> Server:
+            own_port = {"HEXPOST_PORT": str(free_port())}
+            return stack.enter_context(
+                running_server(tmp_path, environment | own_port | settings, migrate=False)
             )
-        processes.append(process)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", log_path.read_text())
-            if found:
-                return f"http://127.0.0.1:{found.group(1)}", log_path
-            assert process.poll() is None, log_path.read_text()
-            time.sleep(0.05)
-        raise AssertionError(f"server did not start: {log_path.read_text()}")
 
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=10)
+        yield start
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -149,21 +130,21 @@ def _get(url: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_served_requests_are_logged_by_hexpost_as_json_lines_without_query_strings(
-    server: Callable[..., tuple[str, Path]], run: Run
+    server: Callable[..., Server], run: Run
 ) -> None:
     assert run("migrate").returncode == 0
-    base, log_path = server(HEXPOST_LOG_FORMAT="json")
-    assert _get(f"{base}/readyz")[0] == 200
-    status, request_id = _get(f"{base}/api/v1/posts/get-posts?token={QUERY_SECRET}")
+    running = server(HEXPOST_LOG_FORMAT="json")
+    assert _get(f"{running.url}/readyz")[0] == 200
+    status, request_id = _get(f"{running.url}/api/v1/posts/get-posts?token={QUERY_SECRET}")
     assert status == 401
 
     deadline = time.monotonic() + 5
-    while request_id not in log_path.read_text() and time.monotonic() < deadline:
+    while request_id not in running.log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
-    text = log_path.read_text()
+    text = running.log.read_text()
     lines = [json.loads(line) for line in text.splitlines()]
     [secret_note] = [line for line in lines if "HEXPOST_JWT_SECRET is not set" in line["message"]]
-    assert str((log_path.parent / "var" / "jwt-secret").resolve()) in secret_note["message"]
+    assert str((running.log.parent / "var" / "jwt-secret").resolve()) in secret_note["message"]
     [access] = [line for line in lines if line.get("request_id") == request_id]
     assert (access["method"], access["path"], access["status"]) == ("GET", "/api/v1/posts/get-posts", 401)
     # uvicorn's own access log, which would print the query string, is off.
@@ -214,12 +195,11 @@ def test_the_image_build_copies_every_package_the_wheel_needs() -> None:
 
 @pytest.mark.slow
 def test_the_image_healthcheck_command_passes_on_a_live_server_and_fails_without_one(
-    server: Callable[..., tuple[str, Path]], environment: dict[str, str]
+    server: Callable[..., Server], environment: dict[str, str]
 ) -> None:
     healthcheck = _instruction(_final_stage(), "HEALTHCHECK")
     command = healthcheck[healthcheck.index(" CMD ") + len(" CMD ") :]
-    base, _log = server(HEXPOST_DATABASE_URL="memory://")
-    port = base.rsplit(":", 1)[1]
+    port = str(server(HEXPOST_DATABASE_URL="memory://").port)
 
     def check(port: str) -> int:
         return subprocess.run(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.live_server import live_server
+from tests.servers import running_server, server_environment
 
 CHROMIUM = os.environ.get("HEXPOST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,8 +32,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with live_server(tmp_path_factory.mktemp("docs-server")) as url:
-        yield url
+    directory = tmp_path_factory.mktemp("docs-server")
+    with running_server(directory, server_environment(directory), migrate=True) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.live_server import live_server
+from tests.servers import running_server, server_environment
 
 # Fixed for `make test`; set them to explore further (the report lands in the test's tmp_path).
 SEED = int(os.environ.get("HEXPOST_FUZZ_SEED", "20261120"))
@@ -60,8 +60,9 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with live_server(tmp_path_factory.mktemp("fuzz-server")) as url:
-        yield url
+    directory = tmp_path_factory.mktemp("fuzz-server")
+    with running_server(directory, server_environment(directory), migrate=True) as server:
+        yield server.url
 
 
 def test_every_operation_survives_fuzzing_with_all_checks(base_url: str, tmp_path: Path) -> None:

@@ -4,100 +4,33 @@ what only a socket shows (the body cap while streaming, Expect: 100-continue), a
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import attrs
 import httpx
 import pytest
 
 from tests.e2e.helpers import ADD_POST, GET_POSTS, LOGIN, PASSWORD, REGISTER, bearer, delete_url
+from tests.servers import Server, running_server, server_environment
 
 pytestmark = pytest.mark.slow
 
-SECRET = "server-process-secret-at-least-32-bytes-long"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # the default, which this server keeps
 OVER_CAP = MAX_BODY_BYTES + 1024 * 1024
-START_TIMEOUT_SECONDS = 30.0
 # A bound on waits for answers that should come at once: only a hang reaches it.
 ANSWER_TIMEOUT_SECONDS = 15.0
 
 
-@attrs.frozen
-class Server:
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _hexpost(*args: str) -> list[str]:
-    return [sys.executable, "-m", "entrypoints.cli", *args]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server process for the module, in a directory of its own (so no .env reaches it)."""
+    """One server process for the module."""
     directory = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("HEXPOST_")}
-    environment.update(
-        HEXPOST_DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'x.db'}",
-        HEXPOST_CACHE_URL="memory://",
-        HEXPOST_JWT_SECRET=SECRET,
-        HEXPOST_VAR_DIR=str(directory / "var"),
-        HEXPOST_HOST="127.0.0.1",
-        HEXPOST_PORT=str(port),
-        HEXPOST_LOG_LEVEL="WARNING",
-    )
-    subprocess.run(_hexpost("migrate"), cwd=directory, env=environment, check=True, capture_output=True)
-    log_path = directory / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            _hexpost("serve"), cwd=directory, env=environment, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            running = Server("127.0.0.1", port)
-            _wait_until_up(process, running, log_path)
-            yield running
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with running_server(directory, server_environment(directory), migrate=True) as running:
+        yield running
     # Nothing any test sent may have made the server fail.
-    assert " ERROR " not in log_path.read_text(errors="replace"), log_path.read_text(errors="replace")
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], server: Server, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"hexpost serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}{GET_POSTS}", timeout=1.0).status_code == 401:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"hexpost serve did not answer within {START_TIMEOUT_SECONDS}s:\n{log.read_text()}")
+    log = running.log.read_text(errors="replace")
+    assert " ERROR " not in log, log
 
 
 @pytest.fixture

@@ -13,12 +13,7 @@ import time
 
 import pytest
 
-
-def spare_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.servers import free_port
 
 
 class TcpProxy:
@@ -28,7 +23,7 @@ class TcpProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
-        self.port = spare_port()
+        self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()
@@ -91,7 +86,7 @@ class RedisProcess:
         if binary is None:
             pytest.skip("redis-server is not installed")
         self._binary = binary
-        self.port = spare_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property

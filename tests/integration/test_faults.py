@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from adapters.cache.redis import RedisPostsCache
 from entrypoints.container import Container, close
 from entrypoints.http.app import create_app
-from tests.integration.faults import RedisProcess, TcpProxy, spare_port
+from tests.integration.faults import RedisProcess, TcpProxy
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis]
 
@@ -275,7 +276,7 @@ async def test_a_frozen_database_answers_503_quickly_and_recovers_without_restar
 @pytest.fixture
 async def server(service: Container) -> AsyncIterator[int]:
     """The service behind a real HTTP server in this process, so a client can hang up on it."""
-    port = spare_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(service), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
     )

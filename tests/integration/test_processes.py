@@ -4,75 +4,41 @@ on the very next request, while other clients keep reading from both."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import SECRET
-from tests.integration.faults import spare_port
+from tests.servers import running_server, server_environment
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis, pytest.mark.slow]
 
 ROUNDS = 12
 
 
-def hexpost_command() -> list[str]:
-    script = Path(sys.executable).with_name("hexpost")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("hexpost")
-    return [found] if found else [sys.executable, "-m", "entrypoints.cli"]
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server process exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/posts/get-posts", timeout=1).status_code == 401:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing served on port {port}")
-
-
 @pytest.fixture
 def servers(mysql_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two `hexpost serve` processes, the first with HEXPOST_WORKERS=2; their base URLs."""
-    base_env = {key: value for key, value in os.environ.items() if not key.startswith("HEXPOST_")} | {
-        "HEXPOST_DATABASE_URL": mysql_url,
-        "HEXPOST_CACHE_URL": redis_url,
-        "HEXPOST_CACHE_KEY_PREFIX": redis_prefix,
-        "HEXPOST_JWT_SECRET": SECRET,
-        "HEXPOST_VAR_DIR": str(tmp_path / "var"),
-        "HEXPOST_LOG_LEVEL": "WARNING",
-    }
-    started: list[tuple[subprocess.Popen[bytes], int]] = []
-    try:
-        for workers in (2, 1):
-            port = spare_port()
-            env = base_env | {"HEXPOST_PORT": str(port), "HEXPOST_WORKERS": str(workers)}
-            process = subprocess.Popen([*hexpost_command(), "serve"], env=env, cwd=tmp_path)
-            started.append((process, port))
-        for process, port in started:
-            wait_until_serving(process, port)
-        yield [f"http://127.0.0.1:{port}" for _, port in started]
-    finally:
-        for process, _ in started:
-            process.terminate()
-        for process, _ in started:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with ExitStack() as stack:
+        started = [
+            stack.enter_context(
+                running_server(
+                    tmp_path,
+                    server_environment(
+                        tmp_path,
+                        database_url=mysql_url,
+                        cache_url=redis_url,
+                        HEXPOST_CACHE_KEY_PREFIX=redis_prefix,
+                        HEXPOST_WORKERS=str(workers),
+                    ),
+                    migrate=False,
+                )
+            )
+            for workers in (2, 1)
+        ]
+        yield [server.url for server in started]
 
 
 async def test_a_write_through_one_process_is_read_through_the_other_at_once(servers: list[str]) -> None:
