@@ -216,3 +216,32 @@ def test_a_token_whose_header_is_not_an_object_is_rejected(service: JwtTokenServ
 
     with pytest.raises(NotAuthenticated):
         service.verify(f"{_b64(b'[1]')}.{payload}.{signature}")
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_remembered_token_is_refused_once_it_has_expired() -> None:
+    wall_clock = WallClock()
+    service = JwtTokenService(SECRET, TTL, FixedClock(datetime.now(UTC)), wall_clock=wall_clock)
+    token = service.issue(42).value
+    assert service.verify(token) == 42
+
+    wall_clock.now += TTL + 1
+
+    with pytest.raises(NotAuthenticated, match="expired"):
+        service.verify(token)
+
+
+def test_only_tokens_that_passed_are_remembered() -> None:
+    service = JwtTokenService(SECRET, TTL, FixedClock(datetime.now(UTC)))
+    forged = forge({"alg": "HS256", "typ": "JWT"}, claims(), secret=OTHER_SECRET)
+
+    for _ in range(2):
+        with pytest.raises(NotAuthenticated):
+            service.verify(forged)
