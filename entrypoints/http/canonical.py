@@ -125,17 +125,12 @@ class CanonicalPostsRenderer:
 
 class CanonicalApi:
     def __init__(self, use_cases: UseCases) -> None:
-        self._register_user = use_cases.register_user
-        self._log_in = use_cases.log_in
-        self._add_post = use_cases.add_post
-        self._get_posts = use_cases.get_posts
-        self._delete_post = use_cases.delete_post
-        self._tokens = use_cases.tokens
+        self._use = use_cases
         self._renderer = CanonicalPostsRenderer()
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, RegisterRequest)
-        registered = await self._register_user.execute(body.email, body.password)
+        registered = await self._use.register_user.execute(body.email, body.password)
         token = registered.token
         return JSON(
             RegisterResponse(
@@ -156,28 +151,28 @@ class CanonicalApi:
             body = await json_body(request, LoginRequest)
             email_field, email, password = "email", body.email, body.password
         try:
-            token = await self._log_in.execute(email, password)
+            token = await self._use.log_in.execute(email, password)
         except InvalidEmail as exc:
             raise field_error(["body", email_field], str(exc)) from None
         return JSON(TokenResponse(access_token=token.value, expires_in=token.expires_in))
 
     async def add_post(self, request: Request) -> Response:
-        user_id = authenticated_user(request, self._tokens)
+        user_id = authenticated_user(request, self._use.tokens)
         body = await json_body(request, AddPostRequest)
-        post_id = await self._add_post.execute(user_id, body.text)
+        post_id = await self._use.add_post.execute(user_id, body.text)
         return JSON(PostCreatedResponse(PostID=post_id))
 
     async def get_posts(self, request: Request) -> Response:
-        user_id = authenticated_user(request, self._tokens)
-        result = await self._get_posts.execute(user_id, self._renderer)
+        user_id = authenticated_user(request, self._use.tokens)
+        result = await self._use.get_posts.execute(user_id, self._renderer)
         return posts_json(result)
 
     async def delete_post(self, request: Request) -> Response:
-        user_id = authenticated_user(request, self._tokens)
+        user_id = authenticated_user(request, self._use.tokens)
         post_id = resource_id(request.path_params["post_id"], ["path", "post_id"])
         if post_id is None:
             raise PostNotFound
-        await self._delete_post.execute(user_id, post_id)
+        await self._use.delete_post.execute(user_id, post_id)
         return Response(status_code=204)
 
     def routes(self) -> list[BaseRoute]:

@@ -126,20 +126,15 @@ class CompatPostsRenderer:
 
 class CompatApi:
     def __init__(self, use_cases: UseCases) -> None:
-        self._register_user = use_cases.register_user
-        self._log_in = use_cases.log_in
-        self._add_post = use_cases.add_post
-        self._get_posts = use_cases.get_posts
-        self._delete_post = use_cases.delete_post
-        self._tokens = use_cases.tokens
+        self._use = use_cases
         self._renderer = CompatPostsRenderer()
 
     def _user(self, request: Request) -> int:
-        return verified_user(request, self._tokens, query_value(request, TOKEN_PARAMETER))
+        return verified_user(request, self._use.tokens, query_value(request, TOKEN_PARAMETER))
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, UserCreate)
-        registered = await self._register_user.execute(body.email, body.password)
+        registered = await self._use.register_user.execute(body.email, body.password)
         return JSON(UserRead(id=registered.user_id, email=registered.email), 201)
 
     async def login(self, request: Request) -> Response:
@@ -148,7 +143,7 @@ class CompatApi:
             raise unsupported(" or ".join(FORM_MEDIA_TYPES))
         fields = await form_fields(request, tuple(LoginForm.model_fields), blank_is_missing=True)
         try:
-            token = await self._log_in.execute(fields["username"], fields["password"])
+            token = await self._use.log_in.execute(fields["username"], fields["password"])
         except InvalidEmail:
             # fastapi-users answers a username that is no email like any failed login. No account
             # can have such an address, so the quicker answer tells nothing about accounts.
@@ -158,12 +153,12 @@ class CompatApi:
     async def add_post(self, request: Request) -> Response:
         user_id = self._user(request)
         body = await json_body(request, AddPostBody)
-        post_id = await self._add_post.execute(user_id, body.Post_Text)
+        post_id = await self._use.add_post.execute(user_id, body.Post_Text)
         return JSON(AddPostResponse(Post_ID=post_id))
 
     async def get_posts(self, request: Request) -> Response:
         user_id = self._user(request)
-        result = await self._get_posts.execute(user_id, self._renderer)
+        result = await self._use.get_posts.execute(user_id, self._renderer)
         return posts_json(result)
 
     async def delete_post(self, request: Request) -> Response:
@@ -174,7 +169,7 @@ class CompatApi:
         post_id = known_id(body.Post_ID)
         if post_id is None:
             raise PostNotFound
-        await self._delete_post.execute(user_id, post_id)
+        await self._use.delete_post.execute(user_id, post_id)
         return JSON(DetailResponse(detail="Success"))
 
     def auth_routes(self) -> list[BaseRoute]:
