@@ -16,9 +16,9 @@ from dependency_injector import providers
 from adapters.passwords import Argon2PasswordHasher
 from entrypoints.cli import alembic_config
 from entrypoints.container import Container, close
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests import realservers
+from tests.http_client import in_process_client
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long"
 
@@ -65,10 +65,8 @@ async def container(make_container: Callable[..., Container]) -> AsyncIterator[C
 
 
 @pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
+async def client(make_container: Callable[..., Container]) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process_client(make_container()) as http:
         yield http
 
 

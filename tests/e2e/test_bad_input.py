@@ -39,6 +39,7 @@ from tests.e2e.helpers import (
     texts,
     unique_email,
 )
+from tests.http_client import in_process_client
 from tests.unit.fakes import FixedClock
 
 JSON_ROUTES = [REGISTER, LOGIN, ADD_POST]
@@ -309,12 +310,8 @@ async def signing_client(make_container: Callable[..., Container]) -> AsyncItera
     container.tokens.override(
         providers.Singleton(JwtTokenService, secret=SECRET, ttl_seconds=1800, clock=SystemClock())
     )
-    transport = httpx.ASGITransport(app=create_app(container))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
-            yield http
-    finally:
-        await close(container)
+    async with in_process_client(container) as http:
+        yield http
 
 
 def bad_tokens(user_id: int) -> dict[str, str]:
@@ -396,13 +393,9 @@ async def test_an_expired_token_issued_by_the_service_is_401(
 ) -> None:
     container = make_container()
     container.clock.override(providers.Object(FixedClock(datetime.now(UTC) - timedelta(hours=2))))
-    transport = httpx.ASGITransport(app=create_app(container))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
-            account = await register(http)
-            answer = await http.get(GET_POSTS, headers=account.auth)
-    finally:
-        await close(container)
+    async with in_process_client(container) as http:
+        account = await register(http)
+        answer = await http.get(GET_POSTS, headers=account.auth)
 
     assert_unauthenticated(answer)
 
@@ -542,13 +535,8 @@ async def test_an_odd_post_id_of_any_length_is_404_or_422_never_5xx(
 
 @pytest.fixture
 async def capped_client(make_container: Callable[..., Container]) -> AsyncIterator[httpx.AsyncClient]:
-    container = make_container(max_body_bytes=4096, max_post_bytes=1024)
-    transport = httpx.ASGITransport(app=create_app(container))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
-            yield http
-    finally:
-        await close(container)
+    async with in_process_client(make_container(max_body_bytes=4096, max_post_bytes=1024)) as http:
+        yield http
 
 
 @pytest.mark.parametrize("url", JSON_ROUTES)

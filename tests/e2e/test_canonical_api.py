@@ -13,8 +13,7 @@ from dependency_injector import providers
 
 from domain.ports import PostsCache, UnitOfWorkFactory
 from entrypoints.backends import Cache, Storage
-from entrypoints.container import Container, close
-from entrypoints.http.app import create_app
+from entrypoints.container import Container
 from tests.e2e.helpers import (
     ADD_POST,
     GET_POSTS,
@@ -31,6 +30,7 @@ from tests.e2e.helpers import (
     texts,
     unique_email,
 )
+from tests.http_client import in_process_client
 from tests.unit.fakes import CountingStorage, DownCache, DownUnitOfWork
 
 MAX_POST_BYTES = 1_048_576
@@ -56,12 +56,8 @@ def client_with(make_container: Callable[..., Container]) -> MakeClient:
             container.storage.override(providers.Object(Storage(uow, _nothing, _nothing)))
         if cache is not None:
             container.cache_backend.override(providers.Object(Cache(cache, _nothing, _nothing)))
-        transport = httpx.ASGITransport(app=create_app(container))
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
-                yield http
-        finally:
-            await close(container)
+        async with in_process_client(container) as http:
+            yield http
 
     return make
 
@@ -418,20 +414,16 @@ async def test_a_cache_hit_touches_no_repository(make_container: Callable[..., C
     storage = CountingStorage()
     container = make_container()
     container.storage.override(providers.Object(Storage(storage, _nothing, _nothing)))
-    transport = httpx.ASGITransport(app=create_app(container))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
-            account = await register(http)
-            await add_post(http, account, "hello")
-            await get_posts(http, account)
-            before = storage.calls.total
+    async with in_process_client(container) as http:
+        account = await register(http)
+        await add_post(http, account, "hello")
+        await get_posts(http, account)
+        before = storage.calls.total
 
-            hits = [await get_posts(http, account) for _ in range(3)]
+        hits = [await get_posts(http, account) for _ in range(3)]
 
-            assert [hit.headers["x-cache"] for hit in hits] == ["hit"] * 3
-            assert storage.calls.total == before
-    finally:
-        await close(container)
+        assert [hit.headers["x-cache"] for hit in hits] == ["hit"] * 3
+        assert storage.calls.total == before
 
 
 async def test_the_owners_add_post_invalidates_their_cached_list(client: httpx.AsyncClient) -> None:
@@ -505,16 +497,12 @@ async def test_with_the_database_down_post_routes_answer_503(
     container = make_container()
     container.storage.override(providers.Object(Storage(DownUnitOfWork, _nothing, _nothing)))
     auth = bearer(container.tokens().issue(1).value)
-    transport = httpx.ASGITransport(app=create_app(container))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
-            answers = [
-                await http.post(ADD_POST, json={"text": "hello"}, headers=auth),
-                await http.get(GET_POSTS, headers=auth),
-                await http.delete(delete_url(1), headers=auth),
-            ]
-    finally:
-        await close(container)
+    async with in_process_client(container) as http:
+        answers = [
+            await http.post(ADD_POST, json={"text": "hello"}, headers=auth),
+            await http.get(GET_POSTS, headers=auth),
+            await http.delete(delete_url(1), headers=auth),
+        ]
 
     for answer in answers:
         assert_detail(answer, 503)

@@ -11,8 +11,8 @@ import pytest
 from dependency_injector import providers
 
 from application.posts import RenderedPosts
-from entrypoints.container import Container, close
-from entrypoints.http.app import create_app
+from entrypoints.container import Container
+from tests.http_client import in_process_client
 
 PASSWORD = "correct horse"
 MISSING_TOKEN = {"detail": [{"type": "missing", "loc": ["query", "token"], "msg": "Field required"}]}
@@ -292,18 +292,11 @@ async def test_add_post_ignores_id_and_owner_fields(client: httpx.AsyncClient) -
 
 
 async def test_a_body_over_the_cap_is_413(make_container: Callable[..., Container]) -> None:
-    container = make_container(max_body_bytes=1024)
-    try:
-        transport = httpx.ASGITransport(app=create_app(container))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as client:
-            token = await user(client)
-            answer = await client.post(
-                "/posts/AddPost", params={"token": token}, json={"Post_Text": "x" * 2048}
-            )
-            assert answer.status_code == 413
-            assert isinstance(answer.json()["detail"], str)
-    finally:
-        await close(container)
+    async with in_process_client(make_container(max_body_bytes=1024)) as client:
+        token = await user(client)
+        answer = await client.post("/posts/AddPost", params={"token": token}, json={"Post_Text": "x" * 2048})
+        assert answer.status_code == 413
+        assert isinstance(answer.json()["detail"], str)
 
 
 # GetPosts
@@ -563,10 +556,8 @@ class _BrokenGetPosts:
 async def broken_client(make_container: Callable[..., Container]) -> AsyncIterator[httpx.AsyncClient]:
     container = make_container()
     container.get_posts.override(providers.Object(_BrokenGetPosts()))
-    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
+    async with in_process_client(container, raise_app_exceptions=False) as http:
         yield http
-    await close(container)
 
 
 def _logged_text(record: logging.LogRecord) -> str:

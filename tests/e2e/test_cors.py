@@ -7,20 +7,17 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from entrypoints.container import Container, close
-from entrypoints.http.app import create_app
+from entrypoints.container import Container
 from entrypoints.settings import Settings
+from tests.http_client import in_process_client
 
 ORIGIN = "https://app.example"
 
 
 @pytest.fixture
 async def cors_client(make_container: Callable[..., Container]) -> AsyncIterator[httpx.AsyncClient]:
-    container = make_container(cors_origins=[ORIGIN], max_body_bytes=1024)
-    transport = httpx.ASGITransport(app=create_app(container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
+    async with in_process_client(make_container(cors_origins=[ORIGIN], max_body_bytes=1024)) as http:
         yield http
-    await close(container)
 
 
 async def test_a_preflight_from_an_allowed_origin_may_send_a_bearer_token_and_json(

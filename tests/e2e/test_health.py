@@ -17,8 +17,8 @@ from adapters.memory import InMemoryStore, in_memory_uow_factory
 from domain.errors import CacheUnavailable, StorageUnavailable
 from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.http.health import Health
+from tests.http_client import in_process_client
 
 Ping = Callable[[], Awaitable[None]]
 MakeClient = Callable[[Ping, Ping], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -46,8 +46,7 @@ def app_client(make_container: Callable[..., Container]) -> MakeClient:
         store = Storage(in_memory_uow_factory(InMemoryStore()), database, _fine, ephemeral=True)
         container.storage.override(providers.Object(store))
         container.cache_backend.override(providers.Object(Cache(InProcessPostsCache(300), cache, _fine)))
-        transport = httpx.ASGITransport(app=create_app(container))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
+        async with in_process_client(container) as http:
             yield http
 
     return make

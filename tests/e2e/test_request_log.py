@@ -12,9 +12,9 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from entrypoints.container import Container, close
-from entrypoints.http.app import create_app
+from entrypoints.container import Container
 from entrypoints.logs import configure_logging
+from tests.http_client import in_process_client
 
 PASSWORD = "correct horse battery"
 QUERY_SECRET = "query-token-value-that-must-never-be-logged"
@@ -28,18 +28,11 @@ class Exploding:
 
 
 @pytest.fixture
-async def app_container(make_container: Callable[..., Container]) -> AsyncIterator[Container]:
+async def client(make_container: Callable[..., Container]) -> AsyncIterator[httpx.AsyncClient]:
     container = make_container(max_body_bytes=1024)
     container.get_posts.override(providers.Object(Exploding()))
-    yield container
-    await close(container)
-
-
-@pytest.fixture
-async def client(app_container: Container) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions=False: the server's view, where a bug is a 500, not an exception.
-    transport = httpx.ASGITransport(app=create_app(app_container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
+    async with in_process_client(container, raise_app_exceptions=False) as http:
         yield http
 
 

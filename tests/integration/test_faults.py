@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from adapters.cache.redis import RedisPostsCache
 from entrypoints.container import Container, close
 from entrypoints.http.app import create_app
+from tests.http_client import in_process_client
 from tests.integration.faults import RedisProcess, TcpProxy
 from tests.servers import free_port
 
@@ -75,8 +76,15 @@ def service(make_service: Callable[[], Container]) -> Container:
 
 @pytest.fixture
 async def client(service: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test", timeout=60) as http:
+    async with in_process_client(service, close_container=False) as http:
+        http.timeout = httpx.Timeout(60)
+        yield http
+
+
+@pytest.fixture
+async def other(make_service: Callable[[], Container]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of another process on the same database and Redis."""
+    async with in_process_client(make_service(), base_url="http://b", close_container=False) as http:
         yield http
 
 
@@ -167,12 +175,8 @@ async def test_a_write_while_redis_hangs_is_never_hidden_by_an_entry_from_before
     client: httpx.AsyncClient,
     service: Container,
     own_redis: RedisProcess,
-    make_service: Callable[[], Container],
+    other: httpx.AsyncClient,
 ) -> None:
-    other_process = make_service()
-    other = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(other_process)), base_url="http://b"
-    )
     auth = await register(client, "redis-frozen@example.com")
     await add(client, auth, "before")
     assert await get_posts(client, auth) == ("miss", ["before"])
@@ -209,7 +213,6 @@ async def test_a_write_while_redis_hangs_is_never_hidden_by_an_entry_from_before
     print(f"pending invalidation replayed {await eventually(replayed):.2f} s after Redis came back")
     assert (await get_posts(other, auth))[1] == ["before", "after"]
     assert (await get_posts(client, auth))[1] == ["before", "after"]
-    await other.aclose()
 
 
 def service_cache(container: Container) -> RedisPostsCache:

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entrypoints.container import Container, close
-from entrypoints.http.app import create_app
+from entrypoints.container import Container
 from tests.conftest import migrate_to
+from tests.http_client import in_process_client
 
 ONE_MIB_OF_EMOJI = "😀" * (1_048_576 // 4)
 
@@ -41,11 +41,8 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str
 async def client(
     backend_settings: dict[str, str], make_container: Callable[..., Container]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    container = make_container(**backend_settings)
-    transport = httpx.ASGITransport(app=create_app(container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as http:
+    async with in_process_client(make_container(**backend_settings)) as http:
         yield http
-    await close(container)
 
 
 async def register(client: httpx.AsyncClient, email: str) -> dict[str, str]:
