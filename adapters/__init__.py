@@ -1,1 +1,1 @@
-"""Driven adapters: one module or package per technology, each implementing domain ports."""
+"""Driven adapters: one module or package per technology, each implementing domain or application ports."""

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from domain.ports import Clock
+from application.ports import Clock
 
 
 class SystemClock(Clock):

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from domain.ports import PasswordHasher
+from application.ports import PasswordHasher
 from domain.users import Password
 
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 import jwt
 from cachetools import LRUCache
 
+from application.ports import Clock, IssuedToken, TokenService
 from domain.errors import NotAuthenticated
-from domain.ports import MAX_ID, Clock, IssuedToken, TokenService
+from domain.ports import MAX_ID
 
 ALGORITHM = "HS256"
 ISSUER = "hexpost"

@@ -6,8 +6,10 @@ from typing import Protocol
 
 import attrs
 
-from domain.errors import CacheUnavailable, NotAuthenticated, PostNotFound
-from domain.ports import Clock, PostsCache, UnitOfWorkFactory
+from application.errors import CacheUnavailable
+from application.ports import CacheHit, CacheMiss, CacheOutage, Clock, PostsCache
+from domain.errors import NotAuthenticated, PostNotFound
+from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, Post, PostText
 from domain.users import User
 
@@ -65,13 +67,14 @@ class GetPosts:
         self._cache = cache
 
     async def execute(self, user_id: int, renderer: PostsRenderer) -> RenderedPosts:
-        try:
-            cached = await self._cache.lookup(user_id, renderer.view)
-        except CacheUnavailable:
-            log.warning("cache unavailable: serving posts of user %s from the database", user_id)
-            cached = None
-        if cached is not None and cached.payload is not None:
-            return RenderedPosts(cached.payload, from_cache=True)
+        cached = await self._cache.lookup(user_id, renderer.view)
+        match cached:
+            case CacheHit(payload):
+                return RenderedPosts(payload, from_cache=True)
+            case CacheOutage(reason):
+                log.warning(
+                    "cache unavailable (%s): serving posts of user %s from the database", reason, user_id
+                )
 
         async with self._uow() as uow:
             owner = await uow.users.get(user_id)
@@ -80,7 +83,7 @@ class GetPosts:
             raise NotAuthenticated
         payload = renderer.render(owner, posts)
 
-        if cached is not None:
+        if isinstance(cached, CacheMiss):
             try:
                 await self._cache.fill(user_id, renderer.view, cached.version, payload)
             except CacheUnavailable:

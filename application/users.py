@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import attrs
 
+from application.ports import Clock, IssuedToken, PasswordHasher, TokenService
 from domain.errors import InvalidCredentials
-from domain.ports import Clock, IssuedToken, PasswordHasher, TokenService, UnitOfWorkFactory
+from domain.ports import UnitOfWorkFactory
 from domain.users import Email, NewUser, Password
 
 

@@ -44,9 +44,9 @@ class PostNotFound(DomainError):
     """No post with that id belongs to the caller (it may exist and belong to someone else)."""
 
 
-class StorageUnavailable(DomainError):
-    """The database could not be reached or did not answer in time."""
+class InfrastructureError(Exception):
+    """Something the service relies on failed: no rule was broken, and the request may succeed later."""
 
 
-class CacheUnavailable(DomainError):
-    """The cache could not be reached; callers fall back to the database."""
+class StorageUnavailable(InfrastructureError):
+    """The database could not be reached or did not answer in time (the storage ports raise it)."""

@@ -1,16 +1,14 @@
-"""What the core needs from the outside world. Adapters subclass these explicitly."""
+"""What the domain needs from storage: repositories and the unit of work. Adapters subclass these
+explicitly; the application's other needs are in `application.ports`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-import attrs
-
 from domain.posts import NewPost, Post
-from domain.users import Email, NewUser, Password, User
+from domain.users import Email, NewUser, User
 
 # Ids are 64-bit signed integers in every backend; anything larger names nothing.
 MAX_ID = 2**63 - 1
@@ -66,60 +64,3 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
-
-
-@attrs.frozen
-class CachedPosts:
-    """A cache lookup: the stored response if there is a current one, and the version to fill against."""
-
-    payload: bytes | None
-    version: str
-
-
-class PostsCache(Protocol):
-    """Serialized post lists per user and view, invalidated by bumping the user's version.
-
-    A fill made against an older version than the current one is never served, which is what keeps a
-    reader that loaded the list before a write from resurrecting it after the write's invalidation.
-    """
-
-    async def lookup(self, user_id: int, view: str) -> CachedPosts:
-        """Raises CacheUnavailable."""
-        ...
-
-    async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
-        """Raises CacheUnavailable."""
-        ...
-
-    async def invalidate(self, user_id: int) -> None:
-        """Raises CacheUnavailable."""
-        ...
-
-
-class PasswordHasher(Protocol):
-    async def hash(self, password: Password) -> str: ...
-
-    async def verify(self, password_hash: str | None, password: str) -> bool:
-        """With no hash, spends the same work on a dummy one and returns False, so that an unknown
-        account cannot be told from a wrong password by timing."""
-        ...
-
-
-@attrs.frozen
-class IssuedToken:
-    value: str = attrs.field(repr=False)
-    expires_in: int
-
-
-class TokenService(Protocol):
-    def issue(self, user_id: int) -> IssuedToken: ...
-
-    def verify(self, token: str) -> int:
-        """Returns the user id the token was issued to. Raises NotAuthenticated."""
-        ...
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """Timezone-aware UTC."""
-        ...

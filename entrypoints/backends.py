@@ -12,7 +12,8 @@ from adapters.cache.redis import RedisPostsCache, create_client
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from adapters.sqlalchemy.engine import EngineOptions, create_engine, create_sessionmaker, ping
 from adapters.sqlalchemy.uow import SqlUnitOfWork
-from domain.ports import PostsCache, UnitOfWorkFactory
+from application.ports import PostsCache
+from domain.ports import UnitOfWorkFactory
 from entrypoints.settings import Settings
 
 MEMORY_URL = "memory://"

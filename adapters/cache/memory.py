@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from cachetools import TTLCache
 
-from domain.ports import CachedPosts, PostsCache
+from application.ports import CacheHit, CacheLookup, CacheMiss, PostsCache
 
 _Entry = tuple[str, bytes]
 
@@ -33,12 +33,12 @@ class InProcessPostsCache(PostsCache):
         self._versions: dict[int, str] = {}
         self._counter = itertools.count(1)
 
-    async def lookup(self, user_id: int, view: str) -> CachedPosts:
+    async def lookup(self, user_id: int, view: str) -> CacheLookup:
         version = self._versions.get(user_id, "0")
         entry = self._entries.get((user_id, view))
         if entry is not None and entry[0] == version:
-            return CachedPosts(entry[1], version)
-        return CachedPosts(None, version)
+            return CacheHit(entry[1])
+        return CacheMiss(version)
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         if self._versions.get(user_id, "0") != version:

@@ -14,8 +14,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from domain.errors import CacheUnavailable
-from domain.ports import CachedPosts, PostsCache
+from application.errors import CacheUnavailable
+from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage, PostsCache
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +75,21 @@ class RedisPostsCache(PostsCache):
     def _entry_key(self, user_id: int, view: str) -> str:
         return f"{self._prefix}{{u{user_id}}}:posts:{view}"
 
-    async def lookup(self, user_id: int, view: str) -> CachedPosts:
-        async with self._available():
-            version, entry = await self._client.mget(
-                self._version_key(user_id), self._entry_key(user_id, view)
-            )
-            if not isinstance(version, bytes):
-                version = await self._start_version(user_id)
-        current = version.decode()
+    async def lookup(self, user_id: int, view: str) -> CacheLookup:
+        try:
+            async with self._available():
+                version, entry = await self._client.mget(
+                    self._version_key(user_id), self._entry_key(user_id, view)
+                )
+                if not isinstance(version, bytes):
+                    version = await self._start_version(user_id)
+        except CacheUnavailable as exc:
+            return CacheOutage(str(exc))
         if isinstance(entry, bytes):
             stored_version, _, payload = entry.partition(b":")
             if stored_version == version:
-                return CachedPosts(payload, current)
-        return CachedPosts(None, current)
+                return CacheHit(payload)
+        return CacheMiss(version.decode())
 
     async def _start_version(self, user_id: int) -> bytes:
         """The first version of a user without one; if another process got there first, theirs."""

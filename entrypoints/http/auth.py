@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from application.ports import TokenService
 from domain.errors import NotAuthenticated
-from domain.ports import TokenService
 from entrypoints.http.request_log import remember_user
 
 

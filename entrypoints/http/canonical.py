@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, Field
 from pydantic_core import to_json
 from starlette.requests import Request
@@ -14,7 +13,7 @@ from starlette.routing import BaseRoute
 
 from domain.errors import InvalidEmail, PostNotFound
 from domain.posts import Post
-from domain.users import Email, Password, User
+from domain.users import Password, User
 from entrypoints.http.auth import authenticated_user
 from entrypoints.http.errors import field_error
 from entrypoints.http.openapi import (
@@ -44,24 +43,7 @@ from entrypoints.http.parsing import (
 )
 from entrypoints.http.responses import JSON, posts_json
 from entrypoints.http.use_cases import UseCases
-
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def _not_special_use_domain() -> str:
-    # email-validator, behind the domain's Email, refuses special-use domains (`a@b.test`), in any case.
-    names = "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES)
-    return rf"^(?!.*[.@](?:{names})\.?$)"
-
-
-# Validated by the domain's Email (422 when invalid); the schema says what it accepts.
-EmailField = Annotated[
-    str,
-    Field(
-        max_length=Email.MAX_LENGTH,
-        json_schema_extra={"format": "email", "pattern": _not_special_use_domain()},
-    ),
-]
+from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField
 
 
 class RegisterRequest(RequestBody):

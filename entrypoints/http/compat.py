@@ -20,7 +20,6 @@ from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
 from domain.posts import Post
 from domain.users import Password, User
 from entrypoints.http.auth import verified_user
-from entrypoints.http.canonical import TIMESTAMP_FORMAT, EmailField
 from entrypoints.http.openapi import (
     FORM_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
@@ -47,6 +46,7 @@ from entrypoints.http.parsing import (
 )
 from entrypoints.http.responses import JSON, posts_json
 from entrypoints.http.use_cases import UseCases
+from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField
 
 TOKEN_PARAMETER = "token"
 

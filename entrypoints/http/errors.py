@@ -17,9 +17,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from application.errors import CacheUnavailable
 from domain.errors import (
-    CacheUnavailable,
     DomainError,
+    InfrastructureError,
     InvalidCredentials,
     InvalidEmail,
     InvalidPassword,
@@ -63,7 +64,7 @@ class Answer:
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
-ErrorTable = Mapping[type[DomainError], Answer]
+ErrorTable = Mapping[type[DomainError | InfrastructureError], Answer]
 
 _UNAVAILABLE = Answer(
     503,
@@ -96,7 +97,7 @@ COMPAT_ERRORS: ErrorTable = {
 }
 
 
-def _answer_for(table: ErrorTable, error: DomainError) -> Answer:
+def _answer_for(table: ErrorTable, error: DomainError | InfrastructureError) -> Answer:
     for cls in type(error).__mro__:
         if cls in table:
             return table[cls]
@@ -104,7 +105,7 @@ def _answer_for(table: ErrorTable, error: DomainError) -> Answer:
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
+    assert isinstance(exc, DomainError | InfrastructureError)
     table: ErrorTable = request.scope.get(ERROR_TABLE_SCOPE_KEY, CANONICAL_ERRORS)
     answer = _answer_for(table, exc)
     if answer.status >= 500:
@@ -149,6 +150,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     DomainError: domain_error,
+    InfrastructureError: domain_error,
     RequestValidationError: validation_error,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,

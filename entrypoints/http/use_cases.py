@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import attrs
 
+from application.ports import TokenService
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import LogIn, RegisterUser
-from domain.ports import TokenService
 
 
 @attrs.frozen

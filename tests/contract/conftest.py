@@ -9,7 +9,8 @@ import pytest
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.cache.redis import RedisPostsCache, create_client
-from domain.ports import PostsCache, UnitOfWorkFactory
+from application.ports import PostsCache
+from domain.ports import UnitOfWorkFactory
 from entrypoints.backends import open_storage
 from entrypoints.settings import Settings
 from tests.conftest import migrate_to

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from domain.ports import PostsCache, UnitOfWorkFactory
+from application.ports import PostsCache
+from domain.ports import UnitOfWorkFactory
 from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
 from tests.e2e.helpers import (

@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.memory import InMemoryStore, in_memory_uow_factory
-from domain.errors import CacheUnavailable, StorageUnavailable
+from application.errors import CacheUnavailable
+from domain.errors import StorageUnavailable
 from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
 from entrypoints.http.health import Health

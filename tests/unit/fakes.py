@@ -16,9 +16,11 @@ from pydantic_core import to_json
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.memory import InMemoryStore, InMemoryUnitOfWork
+from application.errors import CacheUnavailable
+from application.ports import CacheLookup, CacheOutage, Clock, PasswordHasher
 from application.posts import PostsRenderer
-from domain.errors import CacheUnavailable, StorageUnavailable
-from domain.ports import CachedPosts, Clock, PasswordHasher, PostRepository, UnitOfWork, UserRepository
+from domain.errors import StorageUnavailable
+from domain.ports import PostRepository, UnitOfWork, UserRepository
 from domain.posts import NewPost, Post
 from domain.users import Email, NewUser, Password, User
 
@@ -176,15 +178,15 @@ class DownUnitOfWork(UnitOfWork):
 
 
 class DownCache(InProcessPostsCache):
-    """A cache backend that is down: every operation raises CacheUnavailable."""
+    """A cache backend that is down: lookups find an outage, writes raise CacheUnavailable."""
 
     def __init__(self) -> None:
         super().__init__(ttl_seconds=300)
         self.attempts = 0
 
-    async def lookup(self, user_id: int, view: str) -> CachedPosts:
+    async def lookup(self, user_id: int, view: str) -> CacheLookup:
         self.attempts += 1
-        raise CacheUnavailable("down")
+        return CacheOutage("down")
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         self.attempts += 1

@@ -8,6 +8,7 @@ import pytest
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.memory import InMemoryUnitOfWork
+from application.ports import PostsCache
 from application.posts import AddPost, DeletePost, GetPosts, RenderedPosts
 from domain.errors import (
     InvalidPostText,
@@ -16,7 +17,7 @@ from domain.errors import (
     PostTooLarge,
     StorageUnavailable,
 )
-from domain.ports import PostsCache, UnitOfWorkFactory
+from domain.ports import UnitOfWorkFactory
 from domain.users import Email, NewUser
 from tests.unit.fakes import (
     CountingStorage,

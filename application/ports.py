@@ -1,0 +1,84 @@
+"""What the use cases need from the outside world beyond storage: a cache, tokens, password hashing
+and the time. The storage ports stay with the domain (`domain.ports`). Adapters subclass these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from domain.users import Password
+
+
+@attrs.frozen
+class CacheHit:
+    """The stored rendering, current for the user."""
+
+    payload: bytes
+
+
+@attrs.frozen
+class CacheMiss:
+    """Nothing current is stored; a fill made against `version` is served until the next invalidation."""
+
+    version: str
+
+
+@attrs.frozen
+class CacheOutage:
+    """The cache could not be asked: serve from the database and do not fill."""
+
+    reason: str
+
+
+CacheLookup = CacheHit | CacheMiss | CacheOutage
+
+
+class PostsCache(Protocol):
+    """Serialized post lists per user and view, invalidated by bumping the user's version.
+
+    A fill made against an older version than the current one is never served, which is what keeps a
+    reader that loaded the list before a write from resurrecting it after the write's invalidation.
+    """
+
+    async def lookup(self, user_id: int, view: str) -> CacheLookup:
+        """Never raises: an unreachable cache is a CacheOutage."""
+        ...
+
+    async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
+        """Raises CacheUnavailable."""
+        ...
+
+    async def invalidate(self, user_id: int) -> None:
+        """Raises CacheUnavailable."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: Password) -> str: ...
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """With no hash, spends the same work on a dummy one and returns False, so that an unknown
+        account cannot be told from a wrong password by timing."""
+        ...
+
+
+@attrs.frozen
+class IssuedToken:
+    value: str = attrs.field(repr=False)
+    expires_in: int
+
+
+class TokenService(Protocol):
+    def issue(self, user_id: int) -> IssuedToken: ...
+
+    def verify(self, token: str) -> int:
+        """Returns the user id the token was issued to. Raises NotAuthenticated."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+        ...

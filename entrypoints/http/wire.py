@@ -1,0 +1,29 @@
+"""Wire pieces both HTTP APIs speak: the email field as their schemas describe it and the timestamp
+format of a post."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from pydantic import Field
+
+from domain.users import Email
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _not_special_use_domain() -> str:
+    # email-validator, behind the domain's Email, refuses special-use domains (`a@b.test`), in any case.
+    names = "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    return rf"^(?!.*[.@](?:{names})\.?$)"
+
+
+# Validated by the domain's Email (422 when invalid); the schema says what it accepts.
+EmailField = Annotated[
+    str,
+    Field(
+        max_length=Email.MAX_LENGTH,
+        json_schema_extra={"format": "email", "pattern": _not_special_use_domain()},
+    ),
+]
