@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 from pydantic import ValidationError
 
 from entrypoints.logs import configure_logging
@@ -73,8 +74,16 @@ def announce_secret(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
+    from functools import partial
+
     import uvicorn
 
+    from entrypoints.server import BoundedHttpToolsProtocol, ConnectionLimits, raise_descriptor_limit
+
+    limits = attrs.evolve(
+        ConnectionLimits.from_settings(settings),
+        max_connections=raise_descriptor_limit(settings.max_connections),
+    )
     uvicorn.run(
         "entrypoints.asgi:create",
         factory=True,
@@ -82,7 +91,14 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools (uvicorn's fastest parser) with the connection bounds of entrypoints.server;
+        # a partial, not a class made on the fly, so that it reaches spawned workers by pickle.
+        http=partial(BoundedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_seconds,
+        # Requests are bounded by the admission middleware (entrypoints.http.admission) and
+        # connections by the protocol: uvicorn's limit_concurrency counts idle keep-alive
+        # connections as load and sheds at once, without a queue.
+        limit_concurrency=None,
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),

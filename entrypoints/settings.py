@@ -35,11 +35,34 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # A JSON list or comma-separated origins, e.g. `https://app.example,https://admin.example`.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Bounds on what one server process takes on (README "Limits"); `off` (None) lifts one.
+    max_in_flight: Annotated[int | None, Field(ge=1)] = 128
+    max_queued: Annotated[int | None, Field(ge=0)] = 1024
+    max_connections: Annotated[int | None, Field(ge=1)] = 2048
+    max_header_bytes: Annotated[int | None, Field(ge=1024)] = 32 * 1024
+    header_timeout_seconds: Annotated[float | None, Field(gt=0)] = 10.0
+    body_timeout_seconds: Annotated[float | None, Field(gt=0)] = 10.0
+    keep_alive_seconds: int = Field(5, ge=1)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "max_in_flight",
+        "max_queued",
+        "max_connections",
+        "max_header_bytes",
+        "header_timeout_seconds",
+        "body_timeout_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _off_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

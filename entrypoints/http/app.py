@@ -11,11 +11,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from entrypoints.container import Container, close
+from entrypoints.http.admission import Admission
 from entrypoints.http.canonical import CanonicalApi
 from entrypoints.http.compat import CompatApi
 from entrypoints.http.docs import with_docs
 from entrypoints.http.errors import CANONICAL_ERRORS, COMPAT_ERRORS, EXCEPTION_HANDLERS, UseErrorTable
-from entrypoints.http.health import Health
+from entrypoints.http.health import LIVENESS_PATH, Health
 from entrypoints.http.limits import BodyLimit
 from entrypoints.http.request_log import REQUEST_ID_HEADER, LoggedStarlette
 
@@ -34,6 +35,17 @@ def create_app(container: Container) -> Starlette:
         }
     )
     middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    if settings.max_in_flight is not None:
+        # Inside the body cap, which answers an announced oversized body without taking a slot.
+        # Liveness is never queued: a busy process is not a dead one. Readiness is, as it does I/O.
+        middleware.append(
+            Middleware(
+                Admission,
+                max_in_flight=settings.max_in_flight,
+                max_queued=settings.max_queued,
+                unqueued_paths=(LIVENESS_PATH,),
+            )
+        )
     if settings.cors_origins:
         # Outside the body cap, so that a browser can read the 413 too.
         middleware.insert(0, cors(settings.cors_origins))

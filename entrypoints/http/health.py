@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 Ping = Callable[[], Awaitable[None]]
 OK = "ok"
+LIVENESS_PATH = "/healthz"
 UNAVAILABLE = "unavailable"
 
 
@@ -65,7 +66,7 @@ class Health:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            DocumentedRoute("/healthz", self.healthz, "GET", HEALTHZ),
+            DocumentedRoute(LIVENESS_PATH, self.healthz, "GET", HEALTHZ),
             DocumentedRoute("/readyz", self.readyz, "GET", READYZ),
         ]
 

@@ -1,0 +1,274 @@
+"""The HTTP server: uvicorn's httptools protocol with the connection bounds uvicorn lacks.
+
+uvicorn closes a keep-alive connection that idles between requests, but not one that never sends
+its first request, nor one whose body stops short of its Content-Length; and httptools buffers a
+header of any size. The protocol here adds, per connection: a deadline for the request head
+(first request: from the connection's start; later ones: from their first byte), an idle timeout
+while a body is expected, a cap on the head's size, and a cap on open connections per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from asyncio import TimerHandle
+from typing import Any
+
+import attrs
+import httptools
+from pydantic_core import to_json
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from entrypoints.settings import Settings
+
+log = logging.getLogger("hexpost.server")
+
+# File descriptors kept for what is not a client connection: database and Redis pools, the
+# listening socket, logs.
+RESERVED_DESCRIPTORS = 256
+_REFUSAL_WARNING_INTERVAL_SECONDS = 10.0
+
+
+@attrs.frozen
+class ConnectionLimits:
+    """None lifts a limit."""
+
+    max_connections: int | None
+    max_header_bytes: int | None
+    header_timeout_seconds: float | None
+    body_timeout_seconds: float | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            max_connections=settings.max_connections,
+            max_header_bytes=settings.max_header_bytes,
+            header_timeout_seconds=settings.header_timeout_seconds,
+            body_timeout_seconds=settings.body_timeout_seconds,
+        )
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+def _answer(status: int, detail: str) -> bytes:
+    body = to_json({"detail": detail})
+    return b"".join(
+        [
+            STATUS_LINE[status],
+            b"content-type: application/json\r\ncontent-length: ",
+            str(len(body)).encode(),
+            b"\r\nconnection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+HEAD_TOO_LARGE = _answer(431, "Request header fields too large")
+TIMED_OUT = _answer(408, "Request timeout")
+
+
+class _Refusals:
+    """Counts refused connections and says so at most once per interval, so that a flood of
+    connections does not become a flood of log lines."""
+
+    count = 0
+    reported_at = 0.0
+
+    @classmethod
+    def note(cls, limit: int) -> None:
+        cls.count += 1
+        now = time.monotonic()
+        if now - cls.reported_at >= _REFUSAL_WARNING_INTERVAL_SECONDS:
+            log.warning(
+                "%d connection(s) refused since the last report: %d are open, the limit "
+                "(HEXPOST_MAX_CONNECTIONS)",
+                cls.count,
+                limit,
+            )
+            cls.count = 0
+            cls.reported_at = now
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """One connection. The request being read is in its head until the head is complete, then in
+    its body until the message is complete. A head over the size cap is answered 431; a head not
+    complete by its deadline, or a body idle for the body timeout, 408 (or, when nothing of a
+    request arrived, or an answer is already under way, the connection is just closed)."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self._in_head = True
+        # Bytes received since the current head began; a chunk that finished one request and
+        # began the next counts towards neither, so this may fall short by one read but never
+        # overstates. The exact size is checked when the head is complete.
+        self._head_bytes = 0
+        self._head_timer: TimerHandle | None = None
+        self._body_timer: TimerHandle | None = None
+        self._body_seen_at = 0.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        limit = self.limits.max_connections
+        if limit is not None and len(self.connections) > limit:
+            _Refusals.note(limit)
+            transport.close()
+            return
+        if self.limits.header_timeout_seconds is not None:
+            self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's data_received, with the head bounded and the timers kept.
+        self._unset_keepalive_if_required()
+        if self._in_head:
+            self._head_bytes += len(data)
+        elif self._body_timer is not None:
+            self._body_seen_at = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse(HEAD_TOO_LARGE, "request head over HEXPOST_MAX_HEADER_BYTES")
+                return
+            self._invalid()
+            return
+        except httptools.HttpParserError:
+            self._invalid()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._in_head:
+            if self.limits.max_header_bytes is not None and self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(HEAD_TOO_LARGE, "request head over HEXPOST_MAX_HEADER_BYTES")
+            elif (
+                self._head_timer is None
+                and self.limits.header_timeout_seconds is not None
+                and (self.cycle is None or self.cycle.response_complete)
+                and not self.transport.is_closing()
+            ):
+                self._head_timer = self.loop.call_later(
+                    self.limits.header_timeout_seconds, self._head_timed_out
+                )
+        elif self._body_timer is None and self.limits.body_timeout_seconds is not None:
+            self._body_seen_at = self.loop.time()
+            self._body_timer = self.loop.call_later(self.limits.body_timeout_seconds, self._body_timed_out)
+
+    def on_headers_complete(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        limit = self.limits.max_header_bytes
+        # The head as sent, but for the request line's method and version.
+        if limit is not None and len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > limit:
+            raise _HeadTooLarge
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        super().on_message_complete()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+
+    def _refuse(self, answer: bytes, reason: str) -> None:
+        """Answers, unless that would interleave with an answer already under way, and closes."""
+        if self.client:
+            log.info("%s:%d: %s", *self.client, reason)
+        cycle = self.cycle
+        if self._in_head:
+            if cycle is None or cycle.response_complete:
+                self.transport.write(answer)
+        elif cycle is not None and not cycle.response_started:
+            # The application is waiting for the rest of the body: it hears that the client left,
+            # and whatever it answers goes nowhere.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self.transport.write(answer)
+        self._cancel_timers()
+        self.transport.close()
+
+    def _invalid(self) -> None:
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_bytes == 0:
+            # Not a byte of a request: an idle connection, closed without an answer.
+            self._cancel_timers()
+            self.transport.close()
+            return
+        self._refuse(TIMED_OUT, "request head not complete within HEXPOST_HEADER_TIMEOUT_SECONDS")
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        timeout = self.limits.body_timeout_seconds
+        if self._in_head or self.transport.is_closing() or timeout is None:
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue):
+            # The server holds the body back (the application has not read it yet): not the
+            # client's delay.
+            self._body_seen_at = now
+        idle = now - self._body_seen_at
+        if idle < timeout:
+            self._body_timer = self.loop.call_later(timeout - idle, self._body_timed_out)
+            return
+        self._refuse(TIMED_OUT, "request body idle for HEXPOST_BODY_TIMEOUT_SECONDS")
+
+
+def raise_descriptor_limit(max_connections: int | None) -> int | None:
+    """Raises this process's open-file limit as far as `max_connections` needs (and the hard
+    limit allows), so that the connection cap, not the kernel, turns connections away. Returns the
+    cap that fits: `max_connections`, or less when the hard limit is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if max_connections is None else max_connections + RESERVED_DESCRIPTORS
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    if max_connections is None or max_connections + RESERVED_DESCRIPTORS <= soft:
+        return max_connections
+    fitting = max(1, soft - RESERVED_DESCRIPTORS)
+    log.warning(
+        "HEXPOST_MAX_CONNECTIONS=%d needs %d open files but the limit is %d: at most %d connections",
+        max_connections,
+        max_connections + RESERVED_DESCRIPTORS,
+        soft,
+        fitting,
+    )
+    return fitting

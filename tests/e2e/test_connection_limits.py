@@ -1,0 +1,245 @@
+"""The connection bounds of a real `hexpost serve`, tried with raw sockets as an attacker would:
+idle and stalled connections are closed, an oversized head is refused, the open-connection cap
+turns connections away, and normal clients are served throughout. Timeouts are short here so that
+each test takes about a second."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import REGISTER
+from tests.servers import Server, running_server, server_environment
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_SECONDS = 1.0
+MAX_CONNECTIONS = 8
+# A bound on waits that only a hang reaches; the timeouts under test are far shorter.
+HANG_SECONDS = 15.0
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: hexpost.test\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("limits")
+    environment = server_environment(
+        directory,
+        database_url="memory://",
+        HEXPOST_HEADER_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+        HEXPOST_BODY_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+    )
+    with running_server(directory, environment, migrate=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def capped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("capped")
+    environment = server_environment(
+        directory,
+        database_url="memory://",
+        HEXPOST_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+        HEXPOST_KEEP_ALIVE_SECONDS="60",
+    )
+    with running_server(directory, environment, migrate=False) as running:
+        yield running
+
+
+def _connect(server: Server) -> socket.socket:
+    connection = socket.create_connection((server.host, server.port), timeout=HANG_SECONDS)
+    connection.settimeout(HANG_SECONDS)
+    return connection
+
+
+def _read_until_closed(connection: socket.socket) -> bytes:
+    """Everything the server sends until it closes; a reset after the answer counts as closing."""
+    received = b""
+    while True:
+        try:
+            chunk = connection.recv(65536)
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+
+
+def _status_and_detail(answer: bytes) -> tuple[int, str]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\nconnection: close" in head.lower(), head
+    return int(head.split()[1]), json.loads(body)["detail"]
+
+
+def _one_answer(connection: socket.socket) -> bytes:
+    """One response on a kept-alive connection (they carry a Content-Length)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        assert chunk, f"closed before an answer: {received!r}"
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head
+
+
+def _healthy(server: Server) -> bool:
+    return httpx.get(f"{server.url}/healthz", timeout=HANG_SECONDS).status_code == 200
+
+
+def test_a_connection_that_never_sends_a_request_is_closed_after_the_header_timeout(server: Server) -> None:
+    with _connect(server) as idle:
+        started = time.monotonic()
+        answer = _read_until_closed(idle)
+
+    assert answer == b""
+    assert time.monotonic() - started < HANG_SECONDS
+
+
+def test_a_request_head_that_stops_halfway_is_answered_408_and_closed(server: Server) -> None:
+    with _connect(server) as stalled:
+        stalled.sendall(b"GET /healthz HTTP/1.1\r\nHost: hexpost.test\r\n")
+        answer = _read_until_closed(stalled)
+
+    assert _status_and_detail(answer) == (408, "Request timeout")
+
+
+def test_a_body_that_stops_short_of_its_content_length_is_answered_408_and_closed(server: Server) -> None:
+    with _connect(server) as stalled:
+        stalled.sendall(
+            f"POST {REGISTER} HTTP/1.1\r\nHost: hexpost.test\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n".encode()
+            + b'{"email": "short@example.com"'
+        )
+        answer = _read_until_closed(stalled)
+
+    assert _status_and_detail(answer) == (408, "Request timeout")
+    assert _healthy(server)
+
+
+def test_a_64_kib_header_is_answered_431_and_the_server_stays_responsive(server: Server) -> None:
+    with _connect(server) as attacker:
+        attacker.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: hexpost.test\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
+        )
+        answer = _read_until_closed(attacker)
+
+    assert _status_and_detail(answer) == (431, "Request header fields too large")
+    assert _healthy(server)
+
+
+def test_a_header_that_never_ends_is_refused_once_past_the_limit_not_buffered(server: Server) -> None:
+    with _connect(server) as attacker, _connect(server) as bystander:
+        attacker.sendall(b"GET /healthz HTTP/1.1\r\nHost: hexpost.test\r\nX-Endless: ")
+        sent = 0
+        try:
+            # Far more than the 32 KiB limit, in pieces, with no end of the head in sight.
+            while sent < 16 * 1024 * 1024:
+                attacker.sendall(b"a" * 4096)
+                sent += 4096
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _read_until_closed(attacker)
+        bystander.sendall(HEALTHZ)
+        served = _one_answer(bystander)
+
+    assert sent < 16 * 1024 * 1024
+    assert answer == b"" or _status_and_detail(answer)[0] == 431
+    assert served.startswith(b"HTTP/1.1 200 ")
+
+
+def test_keep_alive_serves_several_requests_on_one_connection_and_a_slow_but_timely_head(
+    server: Server,
+) -> None:
+    with _connect(server) as client:
+        client.sendall(HEALTHZ)
+        first = _one_answer(client)
+        # The second head arrives in two pieces, well within the header timeout.
+        client.sendall(HEALTHZ[:10])
+        time.sleep(TIMEOUT_SECONDS / 4)
+        client.sendall(HEALTHZ[10:])
+        second = _one_answer(client)
+
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert second.startswith(b"HTTP/1.1 200 ")
+
+
+def test_connections_over_the_cap_are_closed_at_once_and_normal_requests_are_served_after(
+    capped_server: Server,
+) -> None:
+    with ExitStack() as stack:
+        held = [stack.enter_context(_connect(capped_server)) for _ in range(MAX_CONNECTIONS)]
+        for connection in held:
+            # An answer proves the server took the connection on (not just the kernel).
+            connection.sendall(HEALTHZ)
+            assert _one_answer(connection).startswith(b"HTTP/1.1 200 ")
+
+        with _connect(capped_server) as refused:
+            refused.sendall(HEALTHZ)
+            assert _read_until_closed(refused) == b""
+        # The connections the server holds are still served.
+        held[0].sendall(HEALTHZ)
+        assert _one_answer(held[0]).startswith(b"HTTP/1.1 200 ")
+
+    # Once they are gone (the server notices within moments), new connections are served again.
+    deadline = time.monotonic() + HANG_SECONDS
+    while True:
+        try:
+            assert _healthy(capped_server)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("one-slot")
+    environment = server_environment(
+        directory, database_url="memory://", HEXPOST_MAX_IN_FLIGHT="1", HEXPOST_MAX_QUEUED="0"
+    )
+    with running_server(directory, environment, migrate=False) as running:
+        yield running
+
+
+def test_a_full_server_sheds_with_503_and_retry_after_but_still_answers_liveness(
+    one_slot_server: Server,
+) -> None:
+    body = json.dumps({"email": "slot@example.com", "password": "a good long password"}).encode()
+    with (
+        _connect(one_slot_server) as holder,
+        httpx.Client(base_url=one_slot_server.url, timeout=HANG_SECONDS) as http,
+    ):
+        # A registration whose body is still on its way holds the only slot.
+        holder.sendall(
+            f"POST {REGISTER} HTTP/1.1\r\nHost: hexpost.test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:5]
+        )
+        deadline = time.monotonic() + HANG_SECONDS
+        while (shed := http.get("/readyz")).status_code != 503:
+            assert time.monotonic() < deadline, shed.text
+            time.sleep(0.05)
+        liveness = http.get("/healthz")
+        holder.sendall(body[5:])
+        registered = _one_answer(holder)
+        after = http.get("/readyz")
+
+    assert shed.headers["retry-after"] == "1"
+    assert shed.json() == {"detail": "Server busy, retry shortly"}
+    assert liveness.status_code == 200
+    assert registered.startswith(b"HTTP/1.1 201 ")
+    assert after.status_code == 200
