@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 # browsers here); installed on first use, as root or through sudo.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# `make bench` drives load with Debian's wrk; `make bench BENCH=quick` is a two-minute smoke run.
+WRK := /usr/bin/wrk
+BENCH ?= full
 
-.PHONY: run test lint typecheck imports pytest migrate clean
+.PHONY: run test lint typecheck imports pytest migrate clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +23,10 @@ $(STAMP): pyproject.toml
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(WRK):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 
 run: $(STAMP)
 	$(BIN)/hexpost migrate
@@ -42,6 +49,10 @@ pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest
+
+# Not part of `make test`: it needs both cores for minutes (see README, "Benchmark").
+bench: $(STAMP) $(WRK)
+	$(BIN)/python -m bench $(if $(filter quick,$(BENCH)),--quick)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

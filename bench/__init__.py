@@ -1,0 +1,1 @@
+"""`make bench`: hexpost under load beside the ceilings it is measured against (see README)."""
