@@ -150,6 +150,11 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="hexpost-bench-"))
         self.ceiling: Server | None = None
 
+    @property
+    def login_seconds(self) -> float:
+        """Logins are slow on purpose: a longer run counts enough of them."""
+        return 2 * self.options.seconds
+
     # -- measuring ---------------------------------------------------------------------------
 
     def load(
@@ -304,18 +309,27 @@ class Bench:
         added.target = f">= {floor} of {name}, 0 non-2xx"
         added.met = added.ratios[0].value >= floor and added.non_2xx == 0 and added.socket_errors == 0
 
-        self.row(config, "login (tuned argon2id)", 16, self.load(server, login(user), 16), server)
+        self.row(
+            config,
+            "login (tuned argon2id)",
+            16,
+            self.load(server, login(user), 16, self.login_seconds),
+            server,
+        )
 
-        idle = self.load(server, get_posts(reader), 64)
+        idle = [self.load(server, get_posts(reader), 64)]
         settle(server.process.pid)
         storm = wrk.start(server.url, login(user), 16, self.options.seconds, self.cores.load)
-        during = self.load(server, get_posts(reader), 64)
+        # Not self.load: the server is meant to be busy.
+        during = wrk.run(server.url, get_posts(reader), 64, self.options.seconds, self.cores.load)
         storm.result()
+        idle.append(self.load(server, get_posts(reader), 64))
         stormy = self.row(
             config, "cached get-posts during login storm", 64, during, server, note="16 conns logging in"
         )
-        stormy.ratios = [Ratio.of(during.per_second, "idle", [idle.per_second])]
-        p99_factor = during.p99_ms / idle.p99_ms if idle.p99_ms else 0.0
+        stormy.ratios = [Ratio.of(during.per_second, "idle", [run.per_second for run in idle])]
+        idle_p99 = sum(run.p99_ms for run in idle) / len(idle)
+        p99_factor = during.p99_ms / idle_p99 if idle_p99 else 0.0
         stormy.target = f">= 0.5 of idle, p99 <= 2x idle ({p99_factor:.1f}x)"
         stormy.met = stormy.ratios[0].value >= 0.5 and p99_factor <= 2.0
 
@@ -395,7 +409,11 @@ class Bench:
         with self.hexpost("embedded-argon2-defaults", None, "memory://", **ARGON2_LIBRARY_DEFAULTS) as server:
             user = register(server.url, "login")
             library = self.row(
-                "embedded", "login (argon2-cffi defaults)", 16, self.load(server, login(user), 16), server
+                "embedded",
+                "login (argon2-cffi defaults)",
+                16,
+                self.load(server, login(user), 16, self.login_seconds),
+                server,
             )
         tuned.ratios = [Ratio.of(tuned.per_second, "argon2-cffi defaults", [library.per_second or 0.0])]
         tuned.target = ">= 4x argon2-cffi defaults"
