@@ -78,6 +78,15 @@ class TokenService(Protocol):
         ...
 
 
+class ConfirmedCallers(Protocol):
+    """Callers the store confirmed a moment ago, so that most requests are resolved without asking
+    it. An entry that is missing or has expired costs one store lookup, never a wrong answer."""
+
+    async def recently_confirmed(self, user_id: int) -> bool: ...
+
+    async def confirm(self, user_id: int) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""

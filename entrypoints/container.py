@@ -8,14 +8,20 @@ import secrets
 import argon2
 from dependency_injector import containers, providers
 
+from adapters.cache.memory import InProcessConfirmedCallers
 from adapters.clock import SystemClock
 from adapters.passwords import Argon2PasswordHasher
 from adapters.tokens import JwtTokenService
+from application.callers import ResolveCaller
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import LogIn, RegisterUser
 from entrypoints.backends import Storage, open_cache, open_storage
 from entrypoints.http.use_cases import UseCases
 from entrypoints.settings import Settings, jwt_secret
+
+# How long a process takes a user the store confirmed for granted. A user removed from the database
+# behind the service's back is refused on every route once this has passed since their last lookup.
+CALLER_RECHECK_SECONDS = 5.0
 
 
 def signing_key(settings: Settings, storage: Storage) -> str:
@@ -47,13 +53,18 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
     )
 
+    confirmed_callers = providers.Singleton(InProcessConfirmedCallers, ttl_seconds=CALLER_RECHECK_SECONDS)
+
+    resolve_caller = providers.Singleton(ResolveCaller, tokens, uow, confirmed_callers)
     register_user = providers.Singleton(RegisterUser, uow, password_hasher, tokens, clock)
     log_in = providers.Singleton(LogIn, uow, password_hasher, tokens)
     add_post = providers.Singleton(AddPost, uow, cache, clock, max_bytes=settings.provided.max_post_bytes)
     get_posts = providers.Singleton(GetPosts, uow, cache)
     delete_post = providers.Singleton(DeletePost, uow, cache)
 
-    use_cases = providers.Singleton(UseCases, register_user, log_in, add_post, get_posts, delete_post, tokens)
+    use_cases = providers.Singleton(
+        UseCases, resolve_caller, register_user, log_in, add_post, get_posts, delete_post
+    )
 
 
 async def close(container: Container) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from cachetools import TTLCache
 
-from application.ports import CacheHit, CacheLookup, CacheMiss, PostsCache
+from application.ports import CacheHit, CacheLookup, CacheMiss, ConfirmedCallers, PostsCache
 
 _Entry = tuple[str, bytes]
 
@@ -49,3 +49,18 @@ class InProcessPostsCache(PostsCache):
 
     async def invalidate(self, user_id: int) -> None:
         self._versions[user_id] = str(next(self._counter))
+
+
+class InProcessConfirmedCallers(ConfirmedCallers):
+    """Confirmations kept in the process for `ttl_seconds`, at most `max_entries` of them."""
+
+    def __init__(
+        self, ttl_seconds: float, max_entries: int = 65_536, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._confirmed: TTLCache[int, bool] = TTLCache(maxsize=max_entries, ttl=ttl_seconds, timer=timer)
+
+    async def recently_confirmed(self, user_id: int) -> bool:
+        return user_id in self._confirmed
+
+    async def confirm(self, user_id: int) -> None:
+        self._confirmed[user_id] = True

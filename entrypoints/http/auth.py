@@ -1,8 +1,10 @@
+"""The one place a request's caller is resolved: every authenticated route of both APIs comes here."""
+
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from application.ports import TokenService
+from application.callers import Caller, ResolveCaller
 from domain.errors import NotAuthenticated
 from entrypoints.http.request_log import remember_user
 
@@ -18,13 +20,9 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def verified_user(request: Request, tokens: TokenService, token: str) -> int:
-    """The user `token` names (raises NotAuthenticated), who is then named in the request's log
-    line. The compatibility API calls it with its `?token=` value."""
-    user_id = tokens.verify(token)
-    remember_user(request, user_id)
-    return user_id
-
-
-def authenticated_user(request: Request, tokens: TokenService) -> int:
-    return verified_user(request, tokens, bearer_token(request))
+async def caller(request: Request, resolve: ResolveCaller, token: str) -> Caller:
+    """Who `token` acts for (raises NotAuthenticated), who is then named in the request's log line.
+    The compatibility API passes its `?token=` value, the canonical API its bearer token."""
+    resolved = await resolve.execute(token)
+    remember_user(request, resolved.user_id)
+    return resolved

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 from domain.errors import InvalidEmail, PostNotFound
 from domain.posts import Post
 from domain.users import Password, User
-from entrypoints.http.auth import authenticated_user
+from entrypoints.http.auth import bearer_token, caller
 from entrypoints.http.errors import field_error
 from entrypoints.http.openapi import (
     BAD_REQUEST_FORM,
@@ -110,6 +110,9 @@ class CanonicalApi:
         self._use = use_cases
         self._renderer = CanonicalPostsRenderer()
 
+    async def _caller(self, request: Request) -> int:
+        return (await caller(request, self._use.resolve_caller, bearer_token(request))).user_id
+
     async def register(self, request: Request) -> Response:
         body = await json_body(request, RegisterRequest)
         registered = await self._use.register_user.execute(body.email, body.password)
@@ -139,18 +142,18 @@ class CanonicalApi:
         return JSON(TokenResponse(access_token=token.value, expires_in=token.expires_in))
 
     async def add_post(self, request: Request) -> Response:
-        user_id = authenticated_user(request, self._use.tokens)
+        user_id = await self._caller(request)
         body = await json_body(request, AddPostRequest)
         post_id = await self._use.add_post.execute(user_id, body.text)
         return JSON(PostCreatedResponse(PostID=post_id))
 
     async def get_posts(self, request: Request) -> Response:
-        user_id = authenticated_user(request, self._use.tokens)
+        user_id = await self._caller(request)
         result = await self._use.get_posts.execute(user_id, self._renderer)
         return posts_json(result)
 
     async def delete_post(self, request: Request) -> Response:
-        user_id = authenticated_user(request, self._use.tokens)
+        user_id = await self._caller(request)
         post_id = resource_id(request.path_params["post_id"], ["path", "post_id"])
         if post_id is None:
             raise PostNotFound

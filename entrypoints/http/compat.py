@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
 from domain.posts import Post
 from domain.users import Password, User
-from entrypoints.http.auth import verified_user
+from entrypoints.http.auth import caller
 from entrypoints.http.openapi import (
     FORM_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
@@ -129,8 +129,9 @@ class CompatApi:
         self._use = use_cases
         self._renderer = CompatPostsRenderer()
 
-    def _user(self, request: Request) -> int:
-        return verified_user(request, self._use.tokens, query_value(request, TOKEN_PARAMETER))
+    async def _caller(self, request: Request) -> int:
+        token = query_value(request, TOKEN_PARAMETER)
+        return (await caller(request, self._use.resolve_caller, token)).user_id
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, UserCreate)
@@ -151,20 +152,20 @@ class CompatApi:
         return JSON(BearerResponse(access_token=token.value))
 
     async def add_post(self, request: Request) -> Response:
-        user_id = self._user(request)
+        user_id = await self._caller(request)
         body = await json_body(request, AddPostBody)
         post_id = await self._use.add_post.execute(user_id, body.Post_Text)
         return JSON(AddPostResponse(Post_ID=post_id))
 
     async def get_posts(self, request: Request) -> Response:
-        user_id = self._user(request)
+        user_id = await self._caller(request)
         result = await self._use.get_posts.execute(user_id, self._renderer)
         return posts_json(result)
 
     async def delete_post(self, request: Request) -> Response:
         """Success also when the caller has no such post (README-A): COMPAT_ERRORS answers
         PostNotFound so."""
-        user_id = self._user(request)
+        user_id = await self._caller(request)
         body = await json_body(request, DeletePostBody)
         post_id = known_id(body.Post_ID)
         if post_id is None:
