@@ -12,7 +12,7 @@ import attrs
 
 from domain.errors import NotAuthenticated, UserAlreadyExists
 from domain.ports import PostRepository, UnitOfWork, UserRepository
-from domain.posts import NewPost, Post
+from domain.posts import NewPost, Post, PostQuota
 from domain.users import Email, NewUser, User
 
 Undo = Callable[[], None]
@@ -25,6 +25,8 @@ class InMemoryStore:
     # Per owner, in insertion order, which is id order: listing needs no sort.
     posts_by_owner: dict[int, dict[int, Post]] = attrs.Factory(dict)
     owner_by_post: dict[int, int] = attrs.Factory(dict)
+    # Per owner: how many posts and bytes of text they hold, which quotas are checked against.
+    usage: dict[int, tuple[int, int]] = attrs.Factory(dict)
     user_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     post_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
 
@@ -61,12 +63,15 @@ class InMemoryPostRepository(PostRepository):
         self._store = store
         self._undo = undo
 
-    async def add(self, post: NewPost) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> Post:
         if post.owner_id not in self._store.users:
             raise NotAuthenticated
+        count, size = self._store.usage.get(post.owner_id, (0, 0))
+        quota.check(count + 1, size + post.text.size)
         stored = Post(next(self._store.post_ids), post.owner_id, post.text, post.created_at)
         self._store.posts_by_owner.setdefault(stored.owner_id, {})[stored.id] = stored
         self._store.owner_by_post[stored.id] = stored.owner_id
+        self._count(stored, 1)
         self._undo.append(lambda: self._forget(stored.id, stored.owner_id))
         return stored
 
@@ -81,13 +86,18 @@ class InMemoryPostRepository(PostRepository):
         self._undo.append(lambda: self._restore(post))
         return True
 
+    def _count(self, post: Post, sign: int) -> None:
+        count, size = self._store.usage.get(post.owner_id, (0, 0))
+        self._store.usage[post.owner_id] = (count + sign, size + sign * post.text.size)
+
     def _forget(self, post_id: int, owner_id: int) -> None:
-        del self._store.posts_by_owner[owner_id][post_id]
+        self._count(self._store.posts_by_owner[owner_id].pop(post_id), -1)
         del self._store.owner_by_post[post_id]
 
     def _restore(self, post: Post) -> None:
         owned = self._store.posts_by_owner[post.owner_id]
         owned[post.id] = post
+        self._count(post, 1)
         # Put it back in id order, as if it had never left.
         self._store.posts_by_owner[post.owner_id] = dict(sorted(owned.items()))
         self._store.owner_by_post[post.id] = post.owner_id

@@ -7,10 +7,11 @@ from typing import Protocol
 import attrs
 
 from application.errors import CacheUnavailable
+from application.limits import RateLimit
 from application.ports import CacheHit, CacheMiss, CacheOutage, Clock, PostsCache
 from domain.errors import NotAuthenticated, PostNotFound
 from domain.ports import UnitOfWorkFactory
-from domain.posts import NewPost, Post, PostText
+from domain.posts import NewPost, Post, PostQuota, PostText
 from domain.users import User
 
 log = logging.getLogger(__name__)
@@ -41,18 +42,30 @@ async def _invalidate(cache: PostsCache, user_id: int) -> None:
 
 
 class AddPost:
-    """A user adds a text of at most `max_bytes` UTF-8 bytes; their cached list is dropped."""
+    """A user adds a text of at most `max_bytes` UTF-8 bytes, within their rate limit and quota; their
+    cached list is dropped."""
 
-    def __init__(self, uow: UnitOfWorkFactory, cache: PostsCache, clock: Clock, max_bytes: int) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        cache: PostsCache,
+        clock: Clock,
+        max_bytes: int,
+        per_user: RateLimit,
+        quota: PostQuota,
+    ) -> None:
         self._uow = uow
         self._cache = cache
         self._clock = clock
         self._max_bytes = max_bytes
+        self._per_user = per_user
+        self._quota = quota
 
     async def execute(self, user_id: int, text: str) -> int:
+        await self._per_user.count(str(user_id))
         post_text = PostText.parse(text, self._max_bytes)
         async with self._uow() as uow:
-            post = await uow.posts.add(NewPost(user_id, post_text, self._clock.now()))
+            post = await uow.posts.add(NewPost(user_id, post_text, self._clock.now()), self._quota)
             await uow.commit()
         await _invalidate(self._cache, user_id)
         return post.id

@@ -40,6 +40,10 @@ class NotAuthenticated(DomainError):
         self.reason = reason
 
 
+class PostQuotaExceeded(DomainError):
+    """The user already holds as many posts, or bytes of text, as they may."""
+
+
 class PostNotFound(DomainError):
     """No post with that id belongs to the caller (it may exist and belong to someone else)."""
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.posts import NewPost, Post
+from domain.posts import NewPost, Post, PostQuota
 from domain.users import Email, NewUser, User
 
 # Ids are 64-bit signed integers in every backend; anything larger names nothing.
@@ -29,8 +29,10 @@ class UserRepository(Protocol):
 
 
 class PostRepository(Protocol):
-    async def add(self, post: NewPost) -> Post:
-        """Raises NotAuthenticated when the owner does not exist, StorageUnavailable."""
+    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+        """Stores the post only if its owner stays within `quota`, counted atomically with the insert
+        (concurrent adds cannot overshoot). Raises PostQuotaExceeded, NotAuthenticated when the owner
+        does not exist, StorageUnavailable."""
         ...
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:

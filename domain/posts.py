@@ -5,7 +5,7 @@ from typing import ClassVar
 
 import attrs
 
-from domain.errors import InvalidPostText, PostTooLarge
+from domain.errors import InvalidPostText, PostQuotaExceeded, PostTooLarge
 
 
 @attrs.frozen
@@ -30,6 +30,11 @@ class PostText:
             raise PostTooLarge(size, max_bytes)
         return cls(value)
 
+    @property
+    def size(self) -> int:
+        """UTF-8 bytes: what quotas count."""
+        return len(self.value.encode("utf-8"))
+
 
 @attrs.frozen
 class Post:
@@ -46,3 +51,18 @@ class NewPost:
     owner_id: int
     text: PostText
     created_at: datetime
+
+
+@attrs.frozen
+class PostQuota:
+    """What one user may hold at most: posts, and bytes of text (None: no limit)."""
+
+    max_posts: int | None = None
+    max_bytes: int | None = None
+
+    def check(self, posts: int, size: int) -> None:
+        """Raises PostQuotaExceeded unless a user holding `posts` posts of `size` bytes is within it."""
+        if (self.max_posts is not None and posts > self.max_posts) or (
+            self.max_bytes is not None and size > self.max_bytes
+        ):
+            raise PostQuotaExceeded

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.cache.redis import RedisPostsCache, create_client
+from adapters.limits import FallbackRateLimiter, LimitsRateLimiter, in_process_limiter, redis_storage
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from adapters.sqlalchemy.engine import EngineOptions, create_engine, create_sessionmaker, ping
 from adapters.sqlalchemy.uow import SqlUnitOfWork
+from application.limits import RateLimiter
 from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.settings import Settings
@@ -75,3 +77,19 @@ def open_cache(settings: Settings) -> Cache:
         prefix=settings.cache_key_prefix,
     )
     return Cache(redis_cache, redis_cache.ping, redis_cache.close)
+
+
+@attrs.frozen
+class Limiter:
+    limiter: RateLimiter
+    close: Callable[[], Awaitable[None]]
+
+
+def open_limiter(settings: Settings) -> Limiter:
+    """Counters in the process with memory://, else in the cache's Redis (one limit for every
+    process), falling back to the process while Redis is down."""
+    if settings.cache_url == MEMORY_URL:
+        return Limiter(in_process_limiter(), _nothing)
+    client = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
+    shared = LimitsRateLimiter(redis_storage(client, settings.cache_url, settings.cache_key_prefix))
+    return Limiter(FallbackRateLimiter(shared, in_process_limiter()), client.aclose)

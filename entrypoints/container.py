@@ -10,14 +10,17 @@ from dependency_injector import containers, providers
 
 from adapters.cache.memory import InProcessConfirmedCallers
 from adapters.clock import SystemClock
+from adapters.common_passwords import CommonPasswordList, NoCommonPasswords
 from adapters.passwords import Argon2PasswordHasher
 from adapters.tokens import JwtTokenService
 from application.callers import ResolveCaller
+from application.limits import LoginThrottle, RateLimit
 from application.posts import AddPost, DeletePost, GetPosts
-from application.users import LogIn, RegisterUser
-from entrypoints.backends import Storage, open_cache, open_storage
+from application.users import CommonPasswords, LogIn, PasswordPolicy, RegisterUser
+from domain.posts import PostQuota
+from entrypoints.backends import Storage, open_cache, open_limiter, open_storage
 from entrypoints.http.use_cases import UseCases
-from entrypoints.settings import Settings, jwt_secret
+from entrypoints.settings import Settings, jwt_secret, parse_login_limits, parse_rates
 
 # How long a process takes a user the store confirmed for granted. A user removed from the database
 # behind the service's back is refused on every route once this has passed since their last lookup.
@@ -30,6 +33,14 @@ def signing_key(settings: Settings, storage: Storage) -> str:
         # kept from an earlier run would name whoever now has the same id.
         return secrets.token_urlsafe(48)
     return jwt_secret(settings)
+
+
+def common_passwords(settings: Settings) -> CommonPasswords:
+    return CommonPasswordList() if settings.refuse_common_passwords else NoCommonPasswords()
+
+
+def post_quota(settings: Settings) -> PostQuota:
+    return PostQuota(settings.max_posts_per_user, settings.max_bytes_per_user)
 
 
 class Container(containers.DeclarativeContainer):
@@ -56,9 +67,40 @@ class Container(containers.DeclarativeContainer):
     confirmed_callers = providers.Singleton(InProcessConfirmedCallers, ttl_seconds=CALLER_RECHECK_SECONDS)
 
     resolve_caller = providers.Singleton(ResolveCaller, tokens, uow, confirmed_callers)
-    register_user = providers.Singleton(RegisterUser, uow, password_hasher, tokens, clock)
-    log_in = providers.Singleton(LogIn, uow, password_hasher, tokens)
-    add_post = providers.Singleton(AddPost, uow, cache, clock, max_bytes=settings.provided.max_post_bytes)
+    limiter_backend = providers.Singleton(open_limiter, settings)
+    limiter = limiter_backend.provided.limiter
+    password_policy = providers.Singleton(PasswordPolicy, providers.Singleton(common_passwords, settings))
+    login_throttle = providers.Singleton(
+        LoginThrottle, limiter, providers.Callable(parse_login_limits, settings.provided.login_limits)
+    )
+    # Refreshes (issue 10's route) are limited per client address like registrations.
+    refresh_limit = providers.Singleton(
+        RateLimit, limiter, "refresh", providers.Callable(parse_rates, settings.provided.refresh_limits)
+    )
+
+    register_user = providers.Singleton(
+        RegisterUser,
+        uow,
+        password_hasher,
+        tokens,
+        clock,
+        password_policy,
+        providers.Singleton(
+            RateLimit, limiter, "register", providers.Callable(parse_rates, settings.provided.register_limits)
+        ),
+    )
+    log_in = providers.Singleton(LogIn, uow, password_hasher, tokens, login_throttle)
+    add_post = providers.Singleton(
+        AddPost,
+        uow,
+        cache,
+        clock,
+        max_bytes=settings.provided.max_post_bytes,
+        per_user=providers.Singleton(
+            RateLimit, limiter, "post", providers.Callable(parse_rates, settings.provided.post_limits)
+        ),
+        quota=providers.Callable(post_quota, settings),
+    )
     get_posts = providers.Singleton(GetPosts, uow, cache)
     delete_post = providers.Singleton(DeletePost, uow, cache)
 
@@ -71,4 +113,5 @@ async def close(container: Container) -> None:
     """Releases what the container opened: pools, connections, threads."""
     await container.storage().close()
     await container.cache_backend().close()
+    await container.limiter_backend().close()
     container.password_hasher().close()

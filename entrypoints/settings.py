@@ -8,10 +8,48 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from application.limits import LoginLimits, Rate, Rates
+
 MIN_SECRET_BYTES = 32
+OFF = "off"
+LOGIN_LIMIT_KINDS = ("account_address", "account", "address")
+DEFAULT_LOGIN_LIMITS = "account_address: 5/15 minutes; account: 50/hour; address: 100/hour"
+
+
+def parse_rates(value: str) -> Rates:
+    """`off`, or rates in the `limits` notation separated by commas: `5/minute, 20/hour`,
+    `10 per 15 minutes`."""
+    value = value.strip()
+    if value.lower() == OFF:
+        return ()
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError(f"cannot read {value!r}: write e.g. '5/minute, 20/hour', or 'off'") from None
+    return tuple(Rate(item.amount, item.get_expiry()) for item in items)
+
+
+def parse_login_limits(value: str) -> LoginLimits:
+    """`off`, or `kind: rates` separated by semicolons, for the kinds account_address, account and
+    address; a kind not named keeps its default."""
+    if value.strip().lower() == OFF:
+        return LoginLimits()
+    chosen: dict[str, Rates] = {}
+    for text in (DEFAULT_LOGIN_LIMITS, value):
+        for part in filter(None, (part.strip() for part in text.split(";"))):
+            kind, colon, rates = part.partition(":")
+            kind = kind.strip().lower()
+            if not colon or kind not in LOGIN_LIMIT_KINDS:
+                raise ValueError(
+                    f"cannot read {part!r}: write 'kind: rates' with kind one of "
+                    f"{', '.join(LOGIN_LIMIT_KINDS)}, e.g. '{DEFAULT_LOGIN_LIMITS}', or 'off'"
+                )
+            chosen[kind] = parse_rates(rates)
+    return LoginLimits(**chosen)
 
 
 class Settings(BaseSettings):
@@ -43,6 +81,16 @@ class Settings(BaseSettings):
     header_timeout_seconds: Annotated[float | None, Field(gt=0)] = 10.0
     body_timeout_seconds: Annotated[float | None, Field(gt=0)] = 10.0
     keep_alive_seconds: int = Field(5, ge=1)
+    # Abuse protection (README, "Limits"): rates in the `limits` notation, or `off`.
+    login_limits: str = DEFAULT_LOGIN_LIMITS
+    register_limits: str = "5/minute, 20/hour"
+    refresh_limits: str = "30/minute"
+    post_limits: str = "60/minute, 1000/hour"
+    max_posts_per_user: Annotated[int | None, Field(ge=1)] = 10_000
+    max_bytes_per_user: Annotated[int | None, Field(ge=1)] = 104_857_600
+    refuse_common_passwords: bool = True
+    # Proxies whose X-Forwarded-For is believed: addresses or networks, comma-separated, or `*`.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = []
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -56,15 +104,29 @@ class Settings(BaseSettings):
         "max_header_bytes",
         "header_timeout_seconds",
         "body_timeout_seconds",
+        "max_posts_per_user",
+        "max_bytes_per_user",
         mode="before",
     )
     @classmethod
     def _off_is_none(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "off":
+        if isinstance(value, str) and value.strip().lower() == OFF:
             return None
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("login_limits")
+    @classmethod
+    def _login_limits(cls, value: str) -> str:
+        parse_login_limits(value)
+        return value
+
+    @field_validator("register_limits", "refresh_limits", "post_limits")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        parse_rates(value)
+        return value
+
+    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
         if isinstance(value, str):

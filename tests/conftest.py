@@ -21,6 +21,8 @@ from tests import realservers
 from tests.http_client import in_process_client
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long"
+# Tests that are not about limits log in and register many times from one address.
+LIMITS_OFF = {"login_limits": "off", "register_limits": "off", "refresh_limits": "off", "post_limits": "off"}
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "cache_url": "memory://",
             "jwt_secret": SECRET,
             "var_dir": tmp_path / "var",
+            **LIMITS_OFF,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)

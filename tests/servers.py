@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 import httpx
 
-from tests.conftest import SECRET
+from tests.conftest import LIMITS_OFF, SECRET
 
 # The installed console script, as an operator runs it.
 HEXPOST = Path(sys.executable).parent / "hexpost"
@@ -42,7 +42,8 @@ def server_environment(
 ) -> dict[str, str]:
     """The caller's environment without its HEXPOST_ settings (a developer's must not leak in), and
     a server on a free port whose state lives under `directory` (SQLite unless `database_url` says
-    otherwise). `secret=None` leaves the JWT secret unset; `overrides` are HEXPOST_* names."""
+    otherwise), rate limits off. `secret=None` leaves the JWT secret unset; `overrides` are HEXPOST_*
+    names."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("HEXPOST_")}
     environment.update(
         HEXPOST_DATABASE_URL=database_url or f"sqlite+aiosqlite:///{directory / 'var' / 'hexpost.db'}",
@@ -52,6 +53,7 @@ def server_environment(
         HEXPOST_PORT=str(free_port()),
         HEXPOST_LOG_LEVEL=log_level,
     )
+    environment.update({f"HEXPOST_{name.upper()}": value for name, value in LIMITS_OFF.items()})
     if secret is not None:
         environment["HEXPOST_JWT_SECRET"] = secret
     environment.update(overrides)

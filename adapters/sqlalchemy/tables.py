@@ -5,14 +5,18 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    cast,
+    func,
 )
 from sqlalchemy.dialects import mysql
 
@@ -57,6 +61,10 @@ users = Table(
     Column("email", EmailColumn, nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # What the user holds, kept with every add and delete: quotas are checked against these by the
+    # same conditional UPDATE that counts a new post, in the insert's transaction.
+    Column("post_count", BigInteger, nullable=False, server_default="0"),
+    Column("post_bytes", BigInteger, nullable=False, server_default="0"),
     **_table_options,
 )
 
@@ -71,3 +79,9 @@ posts = Table(
     Index(None, "user_id", "id"),
     **_table_options,
 )
+
+
+def text_bytes(text: ColumnElement[str]) -> ColumnElement[int]:
+    """The UTF-8 size of a text column, counted by the database (SQLite's length() counts characters
+    of a text, bytes of a blob; MySQL's counts bytes)."""
+    return func.length(cast(text, LargeBinary))

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.expression import Executable
 
-from adapters.sqlalchemy.tables import posts, users
-from domain.errors import NotAuthenticated, StorageUnavailable, UserAlreadyExists
+from adapters.sqlalchemy.tables import posts, text_bytes, users
+from domain.errors import NotAuthenticated, PostQuotaExceeded, StorageUnavailable, UserAlreadyExists
 from domain.ports import PostRepository, UnitOfWork, UserRepository
-from domain.posts import NewPost, Post, PostText
+from domain.posts import NewPost, Post, PostQuota, PostText
 from domain.users import Email, NewUser, User
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,26 @@ class SqlUserRepository(_Repository, UserRepository):
 
 
 class SqlPostRepository(_Repository, PostRepository):
-    async def add(self, post: NewPost) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+        size = post.text.size
+        within: list[ColumnElement[bool]] = [users.c.id == post.owner_id]
+        if quota.max_posts is not None:
+            within.append(users.c.post_count + 1 <= quota.max_posts)
+        if quota.max_bytes is not None:
+            within.append(users.c.post_bytes + size <= quota.max_bytes)
+        count = (
+            update(users)
+            .where(*within)
+            .values(post_count=users.c.post_count + 1, post_bytes=users.c.post_bytes + size)
+        )
         async with self._guard():
+            # The owner's row stays locked until commit: concurrent adds queue here and each sees
+            # the counts the previous one left, so none can overshoot the quota.
+            if not (await self._execute(count)).rowcount:
+                owner = select(users.c.id).where(users.c.id == post.owner_id)
+                if (await self._session.execute(owner)).first() is None:
+                    raise NotAuthenticated
+                raise PostQuotaExceeded
             try:
                 result = await self._execute(
                     insert(posts).values(
@@ -129,10 +147,17 @@ class SqlPostRepository(_Repository, PostRepository):
         return [_post(row) for row in rows]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
-        statement = delete(posts).where(posts.c.id == post_id, posts.c.user_id == owner_id)
+        mine = (posts.c.id == post_id, posts.c.user_id == owner_id)
         async with self._guard():
-            result = await self._execute(statement)
-        return bool(result.rowcount)
+            size = (await self._session.execute(select(text_bytes(posts.c.text)).where(*mine))).scalar()
+            if size is None or not (await self._execute(delete(posts).where(*mine))).rowcount:
+                return False
+            await self._execute(
+                update(users)
+                .where(users.c.id == owner_id)
+                .values(post_count=users.c.post_count - 1, post_bytes=users.c.post_bytes - size)
+            )
+        return True
 
 
 class SqlUnitOfWork(UnitOfWork):

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.container import Container, close
 from entrypoints.http.admission import Admission
@@ -49,6 +50,10 @@ def create_app(container: Container) -> Starlette:
     if settings.cors_origins:
         # Outside the body cap, so that a browser can read the 413 too.
         middleware.insert(0, cors(settings.cors_origins))
+    if settings.forwarded_allow_ips:
+        # The client address (rate limits, throttling) is the proxy's report only when the peer is a
+        # listed proxy; anyone else's X-Forwarded-For is ignored.
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

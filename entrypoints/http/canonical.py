@@ -36,6 +36,7 @@ from entrypoints.http.openapi import (
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
     RequestBody,
+    client_address,
     form_fields,
     json_body,
     media_type,
@@ -115,7 +116,7 @@ class CanonicalApi:
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, RegisterRequest)
-        registered = await self._use.register_user.execute(body.email, body.password)
+        registered = await self._use.register_user.execute(body.email, body.password, client_address(request))
         token = registered.token
         return JSON(
             RegisterResponse(
@@ -136,7 +137,7 @@ class CanonicalApi:
             body = await json_body(request, LoginRequest)
             email_field, email, password = "email", body.email, body.password
         try:
-            token = await self._use.log_in.execute(email, password)
+            token = await self._use.log_in.execute(email, password, client_address(request))
         except InvalidEmail as exc:
             raise field_error(["body", email_field], str(exc)) from None
         return JSON(TokenResponse(access_token=token.value, expires_in=token.expires_in))

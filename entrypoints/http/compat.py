@@ -37,6 +37,7 @@ from entrypoints.http.openapi import (
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
     RequestBody,
+    client_address,
     form_fields,
     json_body,
     known_id,
@@ -135,7 +136,7 @@ class CompatApi:
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, UserCreate)
-        registered = await self._use.register_user.execute(body.email, body.password)
+        registered = await self._use.register_user.execute(body.email, body.password, client_address(request))
         return JSON(UserRead(id=registered.user_id, email=registered.email), 201)
 
     async def login(self, request: Request) -> Response:
@@ -144,7 +145,9 @@ class CompatApi:
             raise unsupported(" or ".join(FORM_MEDIA_TYPES))
         fields = await form_fields(request, tuple(LoginForm.model_fields), blank_is_missing=True)
         try:
-            token = await self._use.log_in.execute(fields["username"], fields["password"])
+            token = await self._use.log_in.execute(
+                fields["username"], fields["password"], client_address(request)
+            )
         except InvalidEmail:
             # fastapi-users answers a username that is no email like any failed login. No account
             # can have such an address, so the quicker answer tells nothing about accounts.

@@ -8,7 +8,7 @@ Every answer has FastAPI's shape, `{"detail": "..."}` or, for validation errors,
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application.errors import CacheUnavailable
+from application.limits import RateLimited
 from domain.errors import (
     DomainError,
     InfrastructureError,
@@ -27,6 +28,7 @@ from domain.errors import (
     InvalidPostText,
     NotAuthenticated,
     PostNotFound,
+    PostQuotaExceeded,
     PostTooLarge,
     StorageUnavailable,
     UserAlreadyExists,
@@ -62,6 +64,12 @@ class Answer:
     # Set for errors about one body field: answered as a 422 item at ("body", field).
     field: str | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    # Headers that depend on the error itself.
+    headers_of: Callable[[Any], Mapping[str, str]] | None = None
+
+
+def _retry_after(error: RateLimited) -> Mapping[str, str]:
+    return {"Retry-After": str(error.retry_after)}
 
 
 ErrorTable = Mapping[type[DomainError | InfrastructureError], Answer]
@@ -81,6 +89,8 @@ CANONICAL_ERRORS: ErrorTable = {
     InvalidCredentials: Answer(404, "Invalid email or password"),
     NotAuthenticated: Answer(401, headers=BEARER_CHALLENGE),
     PostNotFound: Answer(404, "Post not found"),
+    PostQuotaExceeded: Answer(403, "Post quota exceeded"),
+    RateLimited: Answer(429, headers_of=_retry_after),
     StorageUnavailable: _UNAVAILABLE,
     CacheUnavailable: _UNAVAILABLE,
 }
@@ -122,7 +132,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         detail: Any = [{"type": "value_error", "loc": ["body", answer.field], "msg": str(exc)}]
     else:
         detail = answer.detail if answer.detail is not None else str(exc)
-    return JSON({"detail": detail}, answer.status, answer.headers)
+    headers = answer.headers if answer.headers_of is None else {**answer.headers, **answer.headers_of(exc)}
+    return JSON({"detail": detail}, answer.status, headers)
 
 
 async def validation_error(_request: Request, exc: Exception) -> Response:

@@ -124,3 +124,9 @@ def query_value(request: Request, name: str) -> str:
     if value is None:
         raise field_error(["query", name], "Field required", kind="missing")
     return value
+
+
+def client_address(request: Request) -> str:
+    """The TCP peer, or the client a trusted proxy reported (ProxyHeadersMiddleware, configured by
+    HEXPOST_FORWARDED_ALLOW_IPS, has already put it in the scope)."""
+    return request.client.host if request.client else "unknown"

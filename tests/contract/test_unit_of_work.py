@@ -8,7 +8,7 @@ import pytest
 
 from domain.errors import NotAuthenticated, UserAlreadyExists
 from domain.ports import MAX_ID, UnitOfWorkFactory
-from domain.posts import NewPost, PostText
+from domain.posts import NewPost, PostQuota, PostText
 from domain.users import Email, NewUser, User
 
 NOW = datetime(2026, 11, 20, 22, 21, 0, 123456, tzinfo=UTC)
@@ -24,7 +24,7 @@ async def add_user(uow: UnitOfWorkFactory, email: str = "alice@example.com") -> 
 
 async def add_post(uow: UnitOfWorkFactory, owner: User, text: str, at: datetime = NOW) -> int:
     async with uow() as work:
-        post = await work.posts.add(NewPost(owner.id, PostText(text), at))
+        post = await work.posts.add(NewPost(owner.id, PostText(text), at), PostQuota())
         await work.commit()
     return post.id
 
@@ -123,7 +123,7 @@ async def test_ids_of_deleted_posts_are_not_handed_out_again(uow: UnitOfWorkFact
 async def test_a_post_for_a_user_who_does_not_exist_is_refused(uow: UnitOfWorkFactory) -> None:
     async with uow() as work:
         with pytest.raises(NotAuthenticated):
-            await work.posts.add(NewPost(MAX_ID, PostText("orphan"), NOW))
+            await work.posts.add(NewPost(MAX_ID, PostText("orphan"), NOW), PostQuota())
 
 
 async def test_the_largest_id_names_nothing(uow: UnitOfWorkFactory) -> None:

@@ -716,7 +716,9 @@ async def test_a_client_hanging_up_mid_body_is_not_a_server_error(
 ) -> None:
     app = create_app(container)
     # A real caller, so that add-post gets as far as reading the body.
-    token = (await container.register_user().execute("hangs-up@example.com", "password1")).token.value
+    token = (
+        await container.register_user().execute("hangs-up@example.com", PASSWORD, "127.0.0.1")
+    ).token.value
     headers = [(b"host", b"hexpost.test"), (b"authorization", f"Bearer {token}".encode())]
     if content_type is not None:
         headers.append((b"content-type", content_type))

@@ -110,3 +110,37 @@ def test_mysql_columns_hold_a_mebibyte_of_emoji_and_compare_emails_byte_for_byte
         return [index["column_names"] for index in inspect(connection).get_indexes("posts")]
 
     assert ["user_id", "id"] in inspect_database(url, posts_indexes)
+
+
+def test_the_quota_migration_counts_the_posts_and_bytes_users_already_hold(empty_database: str) -> None:
+    before_quotas = (
+        ScriptDirectory.from_config(alembic_config("unused://")).get_revision("0004").down_revision
+    )
+    assert isinstance(before_quotas, str)
+    migrate_to(empty_database, before_quotas)
+
+    def fill(connection: Connection) -> None:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, created_at) VALUES "
+                "(1, 'a@example.com', 'h', '2026-11-20 00:00:00'), "
+                "(2, 'b@example.com', 'h', '2026-11-20 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO posts (user_id, text, created_at) VALUES "
+                "(1, 'abc', '2026-11-20 00:00:00'), (1, :emoji, '2026-11-20 00:00:00')"
+            ),
+            {"emoji": "😀é"},
+        )
+        connection.commit()
+
+    inspect_database(empty_database, fill)
+    migrate_to(empty_database)
+
+    def counts(connection: Connection) -> list[Any]:
+        rows = connection.execute(text("SELECT id, post_count, post_bytes FROM users ORDER BY id"))
+        return [tuple(row) for row in rows]
+
+    assert inspect_database(empty_database, counts) == [(1, 2, 3 + 6), (2, 0, 0)]

@@ -21,7 +21,7 @@ from application.ports import CacheLookup, CacheOutage, Clock, PasswordHasher
 from application.posts import PostsRenderer
 from domain.errors import StorageUnavailable
 from domain.ports import PostRepository, UnitOfWork, UserRepository
-from domain.posts import NewPost, Post
+from domain.posts import NewPost, Post, PostQuota
 from domain.users import Email, NewUser, Password, User
 
 
@@ -83,9 +83,9 @@ class _CountingPosts(PostRepository):
         self._inner = inner
         self._calls = calls
 
-    async def add(self, post: NewPost) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> Post:
         self._calls.repository_calls += 1
-        return await self._inner.add(post)
+        return await self._inner.add(post, quota)
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         self._calls.repository_calls += 1
@@ -145,7 +145,7 @@ class _DownUsers(UserRepository):
 
 
 class _DownPosts(PostRepository):
-    async def add(self, post: NewPost) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> Post:
         raise StorageUnavailable("down")
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:

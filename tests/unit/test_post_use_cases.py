@@ -7,7 +7,9 @@ from datetime import datetime
 import pytest
 
 from adapters.cache.memory import InProcessPostsCache
+from adapters.limits import in_process_limiter
 from adapters.memory import InMemoryUnitOfWork
+from application.limits import RateLimit
 from application.ports import PostsCache
 from application.posts import AddPost, DeletePost, GetPosts, RenderedPosts
 from domain.errors import (
@@ -18,6 +20,7 @@ from domain.errors import (
     StorageUnavailable,
 )
 from domain.ports import UnitOfWorkFactory
+from domain.posts import PostQuota
 from domain.users import Email, NewUser
 from tests.unit.fakes import (
     CountingStorage,
@@ -31,6 +34,10 @@ from tests.unit.fakes import (
 MAX_BYTES = 1_048_576
 
 
+def unlimited_add(uow: UnitOfWorkFactory, cache: PostsCache, clock: FixedClock) -> AddPost:
+    return AddPost(uow, cache, clock, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota())
+
+
 class World:
     """The post use cases on the in-memory store (counted) and a cache of the test's choosing."""
 
@@ -39,7 +46,7 @@ class World:
         self.cache = cache if cache is not None else InProcessPostsCache(ttl_seconds=300)
         self.clock = FixedClock()
         factory = uow if uow is not None else self.storage
-        self.add = AddPost(factory, self.cache, self.clock, MAX_BYTES)
+        self.add = unlimited_add(factory, self.cache, self.clock)
         self.get = GetPosts(factory, self.cache)
         self.delete = DeletePost(factory, self.cache)
         self.renderer = TextsRenderer()
@@ -302,7 +309,7 @@ async def test_a_failed_write_leaves_the_cached_list_in_place() -> None:
     owner = await healthy.user()
     await healthy.add.execute(owner, "kept")
     await healthy.texts(owner)
-    broken = AddPost(DownUnitOfWork, cache, healthy.clock, MAX_BYTES)
+    broken = unlimited_add(DownUnitOfWork, cache, healthy.clock)
 
     with pytest.raises(StorageUnavailable):
         await broken.execute(owner, "lost")

@@ -4,9 +4,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.common_passwords import NoCommonPasswords
+from adapters.limits import in_process_limiter
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from adapters.tokens import JwtTokenService
-from application.users import LogIn, RegisterUser
+from application.limits import LoginLimits, LoginThrottle, RateLimit
+from application.ports import Clock, PasswordHasher, TokenService
+from application.users import LogIn, PasswordPolicy, RegisterUser
 from domain.errors import (
     InvalidCredentials,
     InvalidEmail,
@@ -14,10 +18,23 @@ from domain.errors import (
     StorageUnavailable,
     UserAlreadyExists,
 )
+from domain.ports import UnitOfWorkFactory
 from domain.users import Email
 from tests.unit.fakes import DownUnitOfWork, FixedClock, PlainHasher
 
 SECRET = "unit-test-secret-that-is-at-least-32-bytes"
+ADDRESS = "192.0.2.1"
+
+
+def unlimited_register(
+    uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService, clock: Clock
+) -> RegisterUser:
+    policy = PasswordPolicy(NoCommonPasswords())
+    return RegisterUser(uow, hasher, tokens, clock, policy, RateLimit(in_process_limiter(), "register", ()))
+
+
+def unthrottled_log_in(uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService) -> LogIn:
+    return LogIn(uow, hasher, tokens, LoginThrottle(in_process_limiter(), LoginLimits()))
 
 
 class World:
@@ -30,8 +47,8 @@ class World:
         self.hasher = PlainHasher()
         self.tokens = JwtTokenService(SECRET, 1800, self.clock)
         uow = in_memory_uow_factory(self.store)
-        self.register = RegisterUser(uow, self.hasher, self.tokens, self.clock)
-        self.log_in = LogIn(uow, self.hasher, self.tokens)
+        self.register = unlimited_register(uow, self.hasher, self.tokens, self.clock)
+        self.log_in = unthrottled_log_in(uow, self.hasher, self.tokens)
 
 
 @pytest.fixture
@@ -40,7 +57,7 @@ def world() -> World:
 
 
 async def test_register_stores_a_normalised_email_and_logs_the_user_in(world: World) -> None:
-    registered = await world.register.execute("  Alice@Example.COM ", "correct horse")
+    registered = await world.register.execute("  Alice@Example.COM ", "correct horse", ADDRESS)
 
     assert registered.email == "alice@example.com"
     assert world.tokens.verify(registered.token.value) == registered.user_id
@@ -51,62 +68,62 @@ async def test_register_stores_a_normalised_email_and_logs_the_user_in(world: Wo
 
 
 async def test_register_keeps_only_a_hash_of_the_password(world: World) -> None:
-    registered = await world.register.execute("alice@example.com", "correct horse")
+    registered = await world.register.execute("alice@example.com", "correct horse", ADDRESS)
 
     assert world.store.users[registered.user_id].password_hash == "plain:correct horse"
 
 
 async def test_registering_an_email_twice_in_any_case_fails(world: World) -> None:
-    await world.register.execute("bob@example.com", "password-1")
+    await world.register.execute("bob@example.com", "password-1", ADDRESS)
 
     with pytest.raises(UserAlreadyExists):
-        await world.register.execute("BOB@Example.com", "password-2")
+        await world.register.execute("BOB@Example.com", "password-2", ADDRESS)
     assert len(world.store.users) == 1
 
 
 async def test_register_rejects_a_bad_email_or_password_before_hashing(world: World) -> None:
     with pytest.raises(InvalidEmail):
-        await world.register.execute("not an email", "password-1")
+        await world.register.execute("not an email", "password-1", ADDRESS)
     with pytest.raises(InvalidPassword):
-        await world.register.execute("carol@example.com", "short")
+        await world.register.execute("carol@example.com", "short", ADDRESS)
 
     assert world.store.users == {}
 
 
 async def test_users_get_distinct_ids(world: World) -> None:
-    first = await world.register.execute("a@example.com", "password-1")
-    second = await world.register.execute("b@example.com", "password-1")
+    first = await world.register.execute("a@example.com", "password-1", ADDRESS)
+    second = await world.register.execute("b@example.com", "password-1", ADDRESS)
 
     assert first.user_id != second.user_id
 
 
 async def test_log_in_with_the_right_password_in_any_email_case_gives_a_token(world: World) -> None:
-    registered = await world.register.execute("dave@example.com", "open sesame")
+    registered = await world.register.execute("dave@example.com", "open sesame", ADDRESS)
 
-    token = await world.log_in.execute(" DAVE@example.com ", "open sesame")
+    token = await world.log_in.execute(" DAVE@example.com ", "open sesame", ADDRESS)
 
     assert world.tokens.verify(token.value) == registered.user_id
 
 
 async def test_log_in_takes_the_password_exactly_as_sent(world: World) -> None:
-    await world.register.execute("erin@example.com", "  padded  ")
+    await world.register.execute("erin@example.com", "  padded  ", ADDRESS)
 
     with pytest.raises(InvalidCredentials):
-        await world.log_in.execute("erin@example.com", "padded")
-    assert await world.log_in.execute("erin@example.com", "  padded  ")
+        await world.log_in.execute("erin@example.com", "padded", ADDRESS)
+    assert await world.log_in.execute("erin@example.com", "  padded  ", ADDRESS)
 
 
 async def test_unknown_email_and_wrong_password_fail_alike_after_the_same_hashing_work(
     world: World,
 ) -> None:
-    await world.register.execute("frank@example.com", "the password")
+    await world.register.execute("frank@example.com", "the password", ADDRESS)
 
     with pytest.raises(InvalidCredentials) as unknown:
-        await world.log_in.execute("nobody@example.com", "the password")
+        await world.log_in.execute("nobody@example.com", "the password", ADDRESS)
     unknown_checks = list(world.hasher.verified_against)
     world.hasher.verified_against.clear()
     with pytest.raises(InvalidCredentials) as wrong:
-        await world.log_in.execute("frank@example.com", "not the password")
+        await world.log_in.execute("frank@example.com", "not the password", ADDRESS)
     wrong_checks = list(world.hasher.verified_against)
 
     assert type(unknown.value) is type(wrong.value)
@@ -120,14 +137,14 @@ async def test_unknown_email_and_wrong_password_fail_alike_after_the_same_hashin
 async def test_register_with_storage_down_raises_storage_unavailable() -> None:
     clock = FixedClock()
     tokens = JwtTokenService(SECRET, 1800, clock)
-    register = RegisterUser(DownUnitOfWork, PlainHasher(), tokens, clock)
+    register = unlimited_register(DownUnitOfWork, PlainHasher(), tokens, clock)
 
     with pytest.raises(StorageUnavailable):
-        await register.execute("gina@example.com", "password-1")
+        await register.execute("gina@example.com", "password-1", ADDRESS)
 
 
 async def test_log_in_with_storage_down_raises_storage_unavailable() -> None:
-    log_in = LogIn(DownUnitOfWork, PlainHasher(), JwtTokenService(SECRET, 1800, FixedClock()))
+    log_in = unthrottled_log_in(DownUnitOfWork, PlainHasher(), JwtTokenService(SECRET, 1800, FixedClock()))
 
     with pytest.raises(StorageUnavailable):
-        await log_in.execute("gina@example.com", "password-1")
+        await log_in.execute("gina@example.com", "password-1", ADDRESS)
