@@ -421,15 +421,8 @@ class Bench:
 
     def mysql_redis(self) -> None:
         print("MySQL + Redis", flush=True)
-        name = f"hexpost_bench_{secrets.token_hex(4)}"
         prefix = f"hexpost-bench-{secrets.token_hex(4)}:"
-        server_url = make_url(self.options.mysql_url)
-        database_url = server_url.set(database=name).render_as_string(hide_password=False)
-        asyncio.run(
-            _admin(
-                self.options.mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-            )
-        )
+        database_url = self.fresh_mysql_database()
         try:
             with ExitStack() as stack:
                 server = stack.enter_context(
@@ -463,8 +456,21 @@ class Bench:
                     (redis_route, wrk.Load("/redis")),
                 )
         finally:
+            self.cleanup(database_url, prefix)
+
+    def fresh_mysql_database(self) -> str:
+        """An empty database of its own on the MySQL server; its URL."""
+        name = f"hexpost_bench_{secrets.token_hex(4)}"
+        statement = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        asyncio.run(_admin(self.options.mysql_url, statement))
+        return make_url(self.options.mysql_url).set(database=name).render_as_string(hide_password=False)
+
+    def cleanup(self, database_url: str | None, prefix: str) -> None:
+        """Drops the database and deletes the Redis keys a configuration made."""
+        if database_url is not None:
+            name = make_url(database_url).database
             asyncio.run(_admin(self.options.mysql_url, f"DROP DATABASE IF EXISTS `{name}`"))
-            _delete_keys(self.options.redis_url, prefix)
+        _delete_keys(self.options.redis_url, prefix)
 
     def run(self) -> Path:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -1,13 +1,16 @@
 """Logging: configured once per process at start-up, human-readable lines or JSON lines.
 
-Records logged while a request is handled carry its request id (see `request_id_var`).
+Records logged while a request is handled carry its request id (see `request_id_var`). The request
+log's own line (see `access_log`) is written straight to the configured stream, in the same format.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
@@ -45,6 +48,9 @@ class _RequestIdFilter(logging.Filter):
             if request_id is not None:
                 record.request_id = request_id
         return True
+
+
+ACCESS_LOGGER = "hexpost.access"
 
 
 class TextFormatter(logging.Formatter):
@@ -104,6 +110,96 @@ class _HexpostHandler(logging.StreamHandler[IO[str]]):
     """Marks the handler this module installed, so that configuring again replaces it."""
 
 
+class AccessLog:
+    """The request log: one line per request, as `TextFormatter` or `JsonFormatter` would write it.
+
+    Building a LogRecord, finding its caller and running it through a formatter cost more than a
+    cached get-posts itself; this writes the finished line to the stream of the handler that
+    `configure_logging` installed, under that handler's lock. Until that handler is installed (or
+    once it is removed: tests, an application that configures logging itself) the line goes through
+    `logging` like any other record.
+    """
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger(ACCESS_LOGGER)
+        self._handler: logging.StreamHandler[IO[str]] | None = None
+        self._json = False
+        self._second = -1
+        self._second_text = ""
+
+    def write_to(self, handler: logging.StreamHandler[IO[str]], log_format: Literal["text", "json"]) -> None:
+        self._handler = handler
+        self._json = log_format == "json"
+
+    def log(
+        self,
+        level: int,
+        method: str,
+        path: str,
+        status: int | None,
+        duration_ms: float,
+        user_id: Any,
+        request_id: str,
+    ) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
+        message = f"{method} {path} {status if status is not None else '-'} {duration_ms:.1f}ms"
+        handler = self._handler
+        if handler is None or handler not in logging.getLogger().handlers:
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": user_id,
+                "request_id": request_id,
+            }
+            self._logger.log(level, "%s", message, extra=fields)
+            return
+        now = time.time()
+        level_name = logging.getLevelName(level)
+        if self._json:
+            line = json.dumps(
+                {
+                    "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+                    "level": level_name,
+                    "logger": ACCESS_LOGGER,
+                    "message": message,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "user_id": user_id,
+                    "request_id": request_id,
+                },
+                default=str,
+                ensure_ascii=False,
+            )
+        else:
+            # Generated request ids are alphanumeric and user ids numbers: neither needs quoting.
+            shown_id = request_id if request_id.isalnum() else _text(request_id)
+            shown_user = "-" if user_id is None else str(user_id)
+            line = (
+                f"{self._asctime(now)} {level_name} {ACCESS_LOGGER}: {message} "
+                f"user_id={shown_user} request_id={shown_id}"
+            )
+        with handler.lock or _NO_LOCK:
+            handler.stream.write(line + handler.terminator)
+            handler.flush()
+
+    def _asctime(self, now: float) -> str:
+        """`logging.Formatter.formatTime`'s default form, the date part made once a second."""
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._second_text},{int((now - second) * 1000):03d}"
+
+
+_NO_LOCK = contextlib.nullcontext()
+access_log = AccessLog()
+
+
 def configure_logging(level: str, log_format: Literal["text", "json"], stream: IO[str] | None = None) -> None:
     """Sends every logger's records (uvicorn's included) through one handler on the root logger.
 
@@ -116,6 +212,7 @@ def configure_logging(level: str, log_format: Literal["text", "json"], stream: I
     handler.setFormatter(formatter(log_format))
     handler.addFilter(_RequestIdFilter())
     root.addHandler(handler)
+    access_log.write_to(handler, log_format)
     root.setLevel(level)
     for name, floor in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(floor, root.level))

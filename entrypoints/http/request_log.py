@@ -7,19 +7,19 @@ header, body or query value is ever logged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.logs import request_id_var
-
-log = logging.getLogger("hexpost.access")
+from entrypoints.logs import access_log, request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
@@ -37,13 +37,21 @@ def remember_user(request: Request, user_id: int) -> None:
     request.state.user_id = user_id
 
 
-def request_id(scope: Scope) -> str:
+def request_ids() -> Callable[[], str]:
+    """32 hex digits like a uuid4's, but a counter behind a random per-process prefix: unique,
+    which is all a request id needs to be, for a tenth of the cost."""
+    prefix = secrets.token_hex(8)
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter):016x}"
+
+
+def request_id(scope: Scope, generate: Callable[[], str]) -> str:
     for name, value in scope["headers"]:
         if name == _REQUEST_ID_HEADER_BYTES:
             if isinstance(value, bytes) and _SAFE_REQUEST_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return generate()
 
 
 def _logged_path(scope: Scope) -> str:
@@ -62,12 +70,13 @@ class RequestLog:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._new_id = request_ids()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id(scope)
+        rid = request_id(scope, self._new_id)
         state: dict[str, Any] = scope.setdefault("state", {})
         status: int | None = None
         completed = False
@@ -99,24 +108,9 @@ class RequestLog:
 
     @staticmethod
     def _log(scope: Scope, status: int | None, seconds: float, user_id: Any, rid: str) -> None:
-        path = _logged_path(scope)
-        level = logging.DEBUG if scope["path"] in QUIET_PATHS and status == 200 else logging.INFO
-        duration_ms = round(seconds * 1000, 1)
-        log.log(
-            level,
-            "%s %s %s %.1fms",
-            scope["method"],
-            path,
-            status if status is not None else "-",
-            duration_ms,
-            extra={
-                "method": scope["method"],
-                "path": path,
-                "status": status,
-                "duration_ms": duration_ms,
-                "user_id": user_id,
-                "request_id": rid,
-            },
+        level = logging.DEBUG if status == 200 and scope["path"] in QUIET_PATHS else logging.INFO
+        access_log.log(
+            level, scope["method"], _logged_path(scope), status, round(seconds * 1000, 1), user_id, rid
         )
 
 
