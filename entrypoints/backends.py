@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import attrs
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.memory import InProcessPostsCache
@@ -45,6 +46,8 @@ class Cache:
     cache: PostsCache
     ping: Callable[[], Awaitable[None]]
     close: Callable[[], Awaitable[None]]
+    # The Redis client, when there is one: tracing instruments it.
+    redis: Redis | None = None
 
 
 def engine_options(settings: Settings) -> EngineOptions:
@@ -71,12 +74,9 @@ def open_storage(settings: Settings) -> Storage:
 def open_cache(settings: Settings) -> Cache:
     if settings.cache_url == MEMORY_URL:
         return Cache(InProcessPostsCache(settings.cache_ttl_seconds), _nothing, _nothing)
-    redis_cache = RedisPostsCache(
-        create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS),
-        settings.cache_ttl_seconds,
-        prefix=settings.cache_key_prefix,
-    )
-    return Cache(redis_cache, redis_cache.ping, redis_cache.close)
+    client = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
+    redis_cache = RedisPostsCache(client, settings.cache_ttl_seconds, prefix=settings.cache_key_prefix)
+    return Cache(redis_cache, redis_cache.ping, redis_cache.close, redis=client)
 
 
 @attrs.frozen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 from pydantic import ValidationError
 
+from entrypoints import tracing
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, configuration_error, jwt_secret
 
@@ -84,6 +86,14 @@ def serve(settings: Settings) -> None:
         ConnectionLimits.from_settings(settings),
         max_connections=raise_descriptor_limit(settings.max_connections),
     )
+
+    if settings.workers > 1 and settings.metrics != "off":
+        from entrypoints.metrics import prepare_multiprocess, serve_metrics_port
+
+        # Before the workers start: they learn the directory from the environment.
+        prepare_multiprocess(settings)
+        if isinstance(settings.metrics, int):
+            serve_metrics_port(settings)
     uvicorn.run(
         "entrypoints.asgi:create",
         factory=True,
@@ -129,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         announce_secret(settings)
+        # The OTEL_* variables, checked before any worker starts.
+        tracing.check(os.environ)
     except (OSError, ValueError) as exc:
-        # An unwritable var/ directory, or a var/jwt-secret someone shortened.
+        # An unwritable var/ directory, a var/jwt-secret someone shortened, an exporter not shipped.
         print(f"hexpost: configuration error: {exc}", file=sys.stderr)
         return 2
     serve(settings)

@@ -12,15 +12,19 @@ from adapters.cache.memory import InProcessConfirmedCallers
 from adapters.clock import SystemClock
 from adapters.common_passwords import CommonPasswordList, NoCommonPasswords
 from adapters.passwords import Argon2PasswordHasher
+from adapters.prometheus import MeasuredPostsCache, Metrics
 from adapters.tokens import JwtTokenService
 from application.callers import ResolveCaller
 from application.limits import LoginThrottle, RateLimit
+from application.ports import PostsCache
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import CommonPasswords, LogIn, PasswordPolicy, RegisterUser
 from domain.posts import PostQuota
-from entrypoints.backends import Storage, open_cache, open_limiter, open_storage
+from entrypoints.backends import Cache, Storage, open_cache, open_limiter, open_storage
 from entrypoints.http.use_cases import UseCases
+from entrypoints.metrics import multiprocess
 from entrypoints.settings import Settings, jwt_secret, parse_login_limits, parse_rates
+from entrypoints.tracing import open_tracing
 
 # How long a process takes a user the store confirmed for granted. A user removed from the database
 # behind the service's back is refused on every route once this has passed since their last lookup.
@@ -43,14 +47,24 @@ def post_quota(settings: Settings) -> PostQuota:
     return PostQuota(settings.max_posts_per_user, settings.max_bytes_per_user)
 
 
+def open_metrics(settings: Settings) -> Metrics | None:
+    return None if settings.metrics == "off" else Metrics(multiprocess=multiprocess())
+
+
+def measured(cache: Cache, metrics: Metrics | None) -> PostsCache:
+    return cache.cache if metrics is None else MeasuredPostsCache(cache.cache, metrics)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
     storage = providers.Singleton(open_storage, settings)
     cache_backend = providers.Singleton(open_cache, settings)
+    metrics = providers.Singleton(open_metrics, settings)
+    tracing = providers.Singleton(open_tracing)
     uow = storage.provided.uow
-    cache = cache_backend.provided.cache
+    cache = providers.Singleton(measured, cache_backend, metrics)
 
     password_hasher = providers.Singleton(
         Argon2PasswordHasher,

@@ -26,6 +26,7 @@ QUIET_LOGGERS = {
 }
 
 request_id_var: ContextVar[str | None] = ContextVar("hexpost_request_id", default=None)
+trace_id_var: ContextVar[str | None] = ContextVar("hexpost_trace_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the line.
 # (uvicorn adds `color_message`, its message with terminal colour codes.)
@@ -47,6 +48,10 @@ class _RequestIdFilter(logging.Filter):
             request_id = request_id_var.get()
             if request_id is not None:
                 record.request_id = request_id
+        if getattr(record, "trace_id", None) is None:
+            trace_id = trace_id_var.get()
+            if trace_id is not None:
+                record.trace_id = trace_id
         return True
 
 
@@ -140,6 +145,7 @@ class AccessLog:
         duration_ms: float,
         user_id: Any,
         request_id: str,
+        trace_id: str | None = None,
     ) -> None:
         if not self._logger.isEnabledFor(level):
             return
@@ -154,27 +160,28 @@ class AccessLog:
                 "user_id": user_id,
                 "request_id": request_id,
             }
+            if trace_id is not None:
+                fields["trace_id"] = trace_id
             self._logger.log(level, "%s", message, extra=fields)
             return
         now = time.time()
         level_name = logging.getLevelName(level)
         if self._json:
-            line = json.dumps(
-                {
-                    "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-                    "level": level_name,
-                    "logger": ACCESS_LOGGER,
-                    "message": message,
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "user_id": user_id,
-                    "request_id": request_id,
-                },
-                default=str,
-                ensure_ascii=False,
-            )
+            entry = {
+                "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+                "level": level_name,
+                "logger": ACCESS_LOGGER,
+                "message": message,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": user_id,
+                "request_id": request_id,
+            }
+            if trace_id is not None:
+                entry["trace_id"] = trace_id
+            line = json.dumps(entry, default=str, ensure_ascii=False)
         else:
             # Generated request ids are alphanumeric and user ids numbers: neither needs quoting.
             shown_id = request_id if request_id.isalnum() else _text(request_id)
@@ -183,6 +190,8 @@ class AccessLog:
                 f"{self._asctime(now)} {level_name} {ACCESS_LOGGER}: {message} "
                 f"user_id={shown_user} request_id={shown_id}"
             )
+            if trace_id is not None:
+                line += f" trace_id={trace_id}"
         with handler.lock or _NO_LOCK:
             handler.stream.write(line + handler.terminator)
             handler.flush()

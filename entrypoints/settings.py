@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     refuse_common_passwords: bool = True
     # Proxies whose X-Forwarded-For is believed: addresses or networks, comma-separated, or `*`.
     forwarded_allow_ips: Annotated[list[str], NoDecode] = []
+    # `on`: /metrics beside the API; `off`; or a port number: /metrics on that port only.
+    metrics: Literal["on", "off"] | Annotated[int, Field(ge=1, le=65535)] = "on"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -126,6 +128,11 @@ class Settings(BaseSettings):
         parse_rates(value)
         return value
 
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _switch_in_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
@@ -159,6 +166,8 @@ class Settings(BaseSettings):
                 "HEXPOST_WORKERS > 1 needs storage and a cache the processes share: "
                 "set HEXPOST_DATABASE_URL to SQLite or MySQL and HEXPOST_CACHE_URL to redis://"
             )
+        if self.metrics == self.port:
+            raise ValueError("HEXPOST_METRICS names the API's own port: leave it `on` or pick another port")
         if not self.database_url.startswith(("memory://", "sqlite+aiosqlite://", "mysql+asyncmy://")):
             raise ValueError(
                 "HEXPOST_DATABASE_URL must be memory://, sqlite+aiosqlite:///path or "

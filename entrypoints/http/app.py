@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.container import Container, close
@@ -19,7 +19,10 @@ from entrypoints.http.docs import with_docs
 from entrypoints.http.errors import CANONICAL_ERRORS, COMPAT_ERRORS, EXCEPTION_HANDLERS, UseErrorTable
 from entrypoints.http.health import LIVENESS_PATH, Health
 from entrypoints.http.limits import BodyLimit
+from entrypoints.http.metrics import METRICS_PATH, HttpMetrics, metrics_route
 from entrypoints.http.request_log import REQUEST_ID_HEADER, LoggedStarlette
+from entrypoints.http.route_templates import route_templates
+from entrypoints.metrics import metrics_lifetime
 
 
 def create_app(container: Container) -> Starlette:
@@ -39,12 +42,13 @@ def create_app(container: Container) -> Starlette:
     if settings.max_in_flight is not None:
         # Inside the body cap, which answers an announced oversized body without taking a slot.
         # Liveness is never queued: a busy process is not a dead one. Readiness is, as it does I/O.
+        # A scrape is not either: an overloaded process is when its metrics matter most.
         middleware.append(
             Middleware(
                 Admission,
                 max_in_flight=settings.max_in_flight,
                 max_queued=settings.max_queued,
-                unqueued_paths=(LIVENESS_PATH,),
+                unqueued_paths=(LIVENESS_PATH, METRICS_PATH),
             )
         )
     if settings.cors_origins:
@@ -54,32 +58,59 @@ def create_app(container: Container) -> Starlette:
         # The client address (rate limits, throttling) is the proxy's report only when the peer is a
         # listed proxy; anyone else's X-Forwarded-For is ignored.
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
+    engine = container.storage().engine
+    metrics = container.metrics()
+    served_metrics: list[BaseRoute] = []
+    if metrics is not None:
+        if engine is not None:
+            metrics.watch_pool(lambda: engine.pool)
+        if settings.metrics == "on":
+            served_metrics.append(metrics_route(metrics))
+    tracing = container.tracing()
+    if tracing is not None:
+        if engine is not None:
+            tracing.instrument_engine(engine)
+        redis = container.cache_backend().redis
+        if redis is not None:
+            tracing.instrument_redis(redis)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        try:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(close, container)
+            if tracing is not None:
+                stack.callback(tracing.close)
+            if metrics is not None:
+                await stack.enter_async_context(metrics_lifetime(settings, metrics))
             yield
-        finally:
-            await close(container)
 
-    # The request log sits outside everything else (see LoggedStarlette).
+    routes = with_docs(
+        [
+            *health.routes(),
+            *served_metrics,
+            Mount(
+                "/api/v1",
+                routes=canonical.routes(),
+                middleware=[Middleware(UseErrorTable, table=CANONICAL_ERRORS)],
+            ),
+            # The compatibility API (README-A) at the old service's paths.
+            Mount("/auth", routes=compat.auth_routes(), middleware=compat_errors),
+            Mount("/posts", routes=compat.posts_routes(), middleware=compat_errors),
+        ]
+    )
+    templates = route_templates(routes)
+    if metrics is not None:
+        # Outside everything but the request log, so that it counts the 413s and 500s too.
+        middleware.insert(0, Middleware(HttpMetrics, metrics=metrics, templates=templates))
+
+    # The request log sits outside everything else but the trace (see LoggedStarlette).
     return LoggedStarlette(
-        routes=with_docs(
-            [
-                *health.routes(),
-                Mount(
-                    "/api/v1",
-                    routes=canonical.routes(),
-                    middleware=[Middleware(UseErrorTable, table=CANONICAL_ERRORS)],
-                ),
-                # The compatibility API (README-A) at the old service's paths.
-                Mount("/auth", routes=compat.auth_routes(), middleware=compat_errors),
-                Mount("/posts", routes=compat.posts_routes(), middleware=compat_errors),
-            ]
-        ),
+        routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+        tracing=None if tracing is None else lambda app: tracing.middleware(app, templates),
+        trace_id=None if tracing is None else tracing.trace_id,
     )
 
 

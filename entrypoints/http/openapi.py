@@ -55,11 +55,13 @@ class Header:
 
 @attrs.frozen
 class Reply:
-    """One response of an operation. `body` is the type its JSON body has; None: no body."""
+    """One response of an operation. `body` is the type its body has (JSON unless `media_type`
+    says otherwise); None: no body."""
 
     description: str
     body: Any = None
     headers: Sequence[Header] = ()
+    media_type: str = JSON_MEDIA_TYPE
 
 
 @attrs.frozen
@@ -239,5 +241,5 @@ def _reply(reply: Reply, schema_of: Callable[[Any, Any], Any]) -> dict[str, Any]
             for header in reply.headers
         }
     if reply.body is not None:
-        document["content"] = {JSON_MEDIA_TYPE: {"schema": schema_of(reply.body, "serialization")}}
+        document["content"] = {reply.media_type: {"schema": schema_of(reply.body, "serialization")}}
     return document

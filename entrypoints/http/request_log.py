@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.logs import access_log, request_id_var
+from entrypoints.logs import access_log, request_id_var, trace_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
@@ -68,9 +68,11 @@ class RequestLog:
     """Outermost ASGI middleware: it must see every response, the 500 and the body cap's 413
     included. It never reads or buffers bodies."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trace_id: Callable[[], str | None] | None = None) -> None:
         self.app = app
         self._new_id = request_ids()
+        # Set only when tracing is on: the request's lines then name its trace.
+        self._trace_id = trace_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,6 +96,8 @@ class RequestLog:
             await send(message)
 
         token = request_id_var.set(rid)
+        trace_id = None if self._trace_id is None else self._trace_id()
+        trace_token = None if trace_id is None else trace_id_var.set(trace_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -103,20 +107,46 @@ class RequestLog:
             # Starlette re-raises an error after its handler has answered 500 and logged the
             # traceback: the client has its answer, and the server need not log it twice.
         finally:
-            self._log(scope, status, time.perf_counter() - started, state.get(_USER_ID_STATE), rid)
+            self._log(scope, status, time.perf_counter() - started, state.get(_USER_ID_STATE), rid, trace_id)
             request_id_var.reset(token)
+            if trace_token is not None:
+                trace_id_var.reset(trace_token)
 
     @staticmethod
-    def _log(scope: Scope, status: int | None, seconds: float, user_id: Any, rid: str) -> None:
+    def _log(
+        scope: Scope, status: int | None, seconds: float, user_id: Any, rid: str, trace_id: str | None
+    ) -> None:
         level = logging.DEBUG if status == 200 and scope["path"] in QUIET_PATHS else logging.INFO
         access_log.log(
-            level, scope["method"], _logged_path(scope), status, round(seconds * 1000, 1), user_id, rid
+            level,
+            scope["method"],
+            _logged_path(scope),
+            status,
+            round(seconds * 1000, 1),
+            user_id,
+            rid,
+            trace_id,
         )
 
 
 class LoggedStarlette(Starlette):
     """Starlette with `RequestLog` outside its whole middleware stack, server-error handler
-    included, so that even a 500 carries the request id and is logged with its status."""
+    included, so that even a 500 carries the request id and is logged with its status.
+
+    `tracing`, when set, wraps even the log (so that the request's span is current when its lines
+    are written), and `trace_id` names that span's trace in them."""
+
+    def __init__(
+        self,
+        *args: Any,
+        tracing: Callable[[ASGIApp], ASGIApp] | None = None,
+        trace_id: Callable[[], str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._tracing = tracing
+        self._trace_id = trace_id
+        super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestLog(super().build_middleware_stack())
+        logged = RequestLog(super().build_middleware_stack(), self._trace_id)
+        return logged if self._tracing is None else self._tracing(logged)

@@ -1,0 +1,230 @@
+"""Prometheus metrics with prometheus-client: the metric families, the cache port measured, the
+database pool and the process read when scraped.
+
+Names follow Prometheus' own conventions (`http_requests_total`, `http_request_duration_seconds`,
+`process_*`); what only hexpost has is prefixed `hexpost_`. Label values come from small closed
+sets (route templates, methods, statuses, outcomes): never a user id, email, token or raw path.
+
+With several server processes (prometheus-client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`)
+every process writes its counters to files that any process sums when scraped. Collectors that
+read a process's own state (pool, /proc) cannot be summed that way, so there each process copies
+what they read into gauges of the files every few seconds instead (`Sampler`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy.pool import Pool, QueuePool
+
+from application.errors import CacheUnavailable
+from application.ports import CacheHit, CacheLookup, CacheMiss, PostsCache
+
+log = logging.getLogger(__name__)
+
+# From a cached get-posts (about a millisecond) to the 3 s deadline of a unit of work and beyond.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LOGIN_OUTCOMES = ("success", "failure", "throttled")
+CACHE_RESULTS = ("hit", "miss", "error")
+CACHE_OPERATIONS = ("lookup", "fill", "invalidate")
+
+
+class Metrics:
+    """Every metric of one server process, in a registry of its own (no global state, so that
+    several apps in one test process do not share counts)."""
+
+    def __init__(self, *, multiprocess: bool = False) -> None:
+        self.multiprocess = multiprocess
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer, by route template and method.",
+            ["route", "method"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight",
+            "HTTP requests being answered now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.logins = Counter(
+            "hexpost_logins_total",
+            "Login attempts of both APIs by outcome: success, failure (bad credentials), throttled.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "hexpost_rate_limited_total",
+            "Requests refused with 429 (a rate limit or login throttling), by route template.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.cache_lookups = Counter(
+            "hexpost_cache_lookups_total",
+            "Lookups of cached post lists: hit, miss, or error (the cache unavailable).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.cache_errors = Counter(
+            "hexpost_cache_errors_total",
+            "Cache operations that failed because the cache was unavailable, by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        # Series that exist from the start, so that rates and ratios have a zero to start from.
+        for outcome in LOGIN_OUTCOMES:
+            self.logins.labels(outcome)
+        for result in CACHE_RESULTS:
+            self.cache_lookups.labels(result)
+        for operation in CACHE_OPERATIONS:
+            self.cache_errors.labels(operation)
+        self._local: list[Collector] = [ProcessCollector(registry=None)]
+        if multiprocess:
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed)  # type: ignore[no-untyped-call]
+        else:
+            self._exposed = self.registry
+            self.registry.register(self._local[0])
+
+    def watch_pool(self, pool: Callable[[], Pool]) -> None:
+        """Reports the state of the SQLAlchemy connection pool `pool` returns (an engine's current
+        one: disposing an engine replaces it) when scraped."""
+        collector = PoolCollector(pool)
+        self._local.append(collector)
+        if not self.multiprocess:
+            self.registry.register(collector)
+
+    @property
+    def exposed(self) -> CollectorRegistry:
+        """What a scrape reads: this process's registry, or the sum over every process's files."""
+        return self._exposed
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format (version 0.0.4, which every Prometheus reads)."""
+        return generate_latest(self._exposed)
+
+    def sampler(self) -> Sampler:
+        return Sampler(self._local, self.registry)
+
+
+class PoolCollector(Collector):
+    """A SQLAlchemy pool's connections, read at scrape time (nothing is counted per request)."""
+
+    def __init__(self, pool: Callable[[], Pool]) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self._pool()
+        if not isinstance(pool, QueuePool):
+            return
+        yield _gauge("hexpost_db_pool_size", "Connections the pool keeps open.", pool.size())
+        yield _gauge(
+            "hexpost_db_pool_checked_out", "Pool connections in use by a unit of work.", pool.checkedout()
+        )
+        yield _gauge(
+            "hexpost_db_pool_overflow",
+            "Connections open beyond the pool size (negative: that many of the pool not opened yet).",
+            pool.overflow(),
+        )
+        yield _gauge("hexpost_db_pool_waiting", "Units of work waiting for a connection.", waiting(pool))
+
+
+def waiting(pool: QueuePool) -> int:
+    """How many callers wait for a connection of a full pool.
+
+    SQLAlchemy does not say; its asyncio queue (`AsyncAdaptedQueue._queue`, an `asyncio.Queue`
+    created on first use) keeps its waiting getters in `_getters`. A test holds this to the
+    SQLAlchemy in use (tests/unit/test_metrics.py)."""
+    queue = vars(pool._pool).get("_queue")
+    getters = getattr(queue, "_getters", None)
+    if getters is None:
+        return 0
+    return sum(1 for getter in getters if not getter.done())
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+class Sampler:
+    """Multiprocess mode: copies this process's own collectors into gauges of the shared files
+    every `interval_seconds`; the pool's gauges are summed over live processes, the process
+    metrics are kept per live process (a `pid` label)."""
+
+    def __init__(self, collectors: Iterable[Collector], registry: CollectorRegistry) -> None:
+        self._collectors = list(collectors)
+        self._registry = registry
+        self._gauges: dict[str, Gauge] = {}
+
+    def sample(self) -> None:
+        for collector in self._collectors:
+            for family in collector.collect():
+                mode = "liveall" if family.name.startswith("process_") else "livesum"
+                for sample in family.samples:
+                    self._gauge(sample.name, family.documentation, mode).set(sample.value)
+
+    def _gauge(self, name: str, documentation: str, mode: Any) -> Gauge:
+        gauge = self._gauges.get(name)
+        if gauge is None:
+            gauge = Gauge(name, documentation, registry=self._registry, multiprocess_mode=mode)
+            self._gauges[name] = gauge
+        return gauge
+
+    async def run(self, interval_seconds: float) -> None:
+        while True:
+            try:
+                self.sample()
+            except Exception:
+                log.exception("metrics: sampling this process failed")
+            await asyncio.sleep(interval_seconds)
+
+
+class MeasuredPostsCache(PostsCache):
+    """A PostsCache that counts hits, misses and errors of the one it wraps."""
+
+    def __init__(self, inner: PostsCache, metrics: Metrics) -> None:
+        self._inner = inner
+        lookups = metrics.cache_lookups
+        self._hit, self._miss, self._lookup_error = (lookups.labels(result) for result in CACHE_RESULTS)
+        self._errors = {operation: metrics.cache_errors.labels(operation) for operation in CACHE_OPERATIONS}
+
+    async def lookup(self, user_id: int, view: str) -> CacheLookup:
+        found = await self._inner.lookup(user_id, view)
+        if isinstance(found, CacheHit):
+            self._hit.inc()
+        elif isinstance(found, CacheMiss):
+            self._miss.inc()
+        else:
+            self._lookup_error.inc()
+            self._errors["lookup"].inc()
+        return found
+
+    async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
+        try:
+            await self._inner.fill(user_id, view, version, payload)
+        except CacheUnavailable:
+            self._errors["fill"].inc()
+            raise
+
+    async def invalidate(self, user_id: int) -> None:
+        try:
+            await self._inner.invalidate(user_id)
+        except CacheUnavailable:
+            self._errors["invalidate"].inc()
+            raise
