@@ -198,3 +198,17 @@ async def test_metrics_on_a_port_of_their_own_leave_the_api_port(
 def test_a_bad_metrics_setting_is_refused(make_settings: Callable[..., object], setting: str) -> None:
     with pytest.raises(ValueError, match="metrics"):
         make_settings(metrics=setting)
+
+
+async def test_logins_refused_by_throttling_are_counted_as_throttled(
+    make_container: Callable[..., Container],
+) -> None:
+    async with in_process_client(make_container(login_limits="account_address: 3/15 minutes")) as http:
+        await _register(http)
+        bad = {"email": EMAIL, "password": "wrong password"}
+        statuses = [(await http.post("/api/v1/users/login", json=bad)).status_code for _ in range(5)]
+        text = await _scrape(http)
+    assert statuses == [404, 404, 404, 429, 429]
+    assert value(text, "hexpost_logins_total", outcome="failure") == 3
+    assert value(text, "hexpost_logins_total", outcome="throttled") == 2
+    assert value(text, "hexpost_rate_limited_total", route="/api/v1/users/login") == 2

@@ -3,6 +3,8 @@ trace; off (the default), OpenTelemetry is not even imported."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import subprocess
@@ -17,10 +19,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from entrypoints.backends import Cache
 from entrypoints.container import Container
+from entrypoints.logs import configure_logging
 from entrypoints.tracing import Tracing, TracingConfigurationError, check, requested
 from tests.conftest import migrate_to
 from tests.http_client import in_process_client
+from tests.unit.fakes import DownCache
 
 GET_POSTS = "/api/v1/posts/get-posts"
 
@@ -168,3 +173,45 @@ def test_off_the_server_does_not_load_tracing(tmp_path: Path) -> None:
         check=True,
     )
     assert ran.stdout.strip() == "[]"
+
+
+async def test_every_log_line_of_a_traced_request_names_its_trace(
+    make_container: Callable[..., Container],
+) -> None:
+    container = make_container()
+
+    async def nothing() -> None:
+        return None
+
+    # A cache that is down makes get-posts log a warning of its own besides the request's line.
+    container.cache_backend.override(providers.Object(Cache(DownCache(), nothing, nothing)))
+    exporter = InMemorySpanExporter()
+    tracing = Tracing([SimpleSpanProcessor(exporter)])
+    container.tracing.override(providers.Object(tracing))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    configure_logging("INFO", "json", stream=buffer)  # type: ignore[arg-type]
+    try:
+        async with in_process_client(container) as http:
+            registered = await http.post(
+                "/api/v1/users/register", json={"email": "lines@example.com", "password": "correct horse"}
+            )
+            auth = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+            exporter.clear()
+            buffer.truncate(0)
+            buffer.seek(0)
+            assert (await http.get(GET_POSTS, headers=auth)).status_code == 200
+        server = _server_span(list(exporter.get_finished_spans()))
+        # (The test client logs its own requests, outside the server's.)
+        lines = [
+            line for line in map(json.loads, buffer.getvalue().splitlines()) if line["logger"] != "httpx"
+        ]
+        assert {line["logger"] for line in lines} >= {"hexpost.access", "application.posts"}
+        assert {line.get("trace_id") for line in lines} == {format(server.context.trace_id, "032x")}
+    finally:
+        tracing.close()
+        for handler in root.handlers:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
