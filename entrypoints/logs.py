@@ -1,7 +1,8 @@
 """Logging: configured once per process at start-up, human-readable lines or JSON lines.
 
 Records logged while a request is handled carry its request id (see `request_id_var`), and its
-trace id when tracing is on (`trace_id_var`). The request log's own line (see `access_log`) is written straight to the configured stream, in the same format.
+trace id when tracing is on (`trace_id_var`). The request log's own line (see `access_log`) is
+written straight to the configured stream, in the same format.
 """
 
 from __future__ import annotations
