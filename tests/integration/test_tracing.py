@@ -191,7 +191,7 @@ async def test_every_log_line_of_a_traced_request_names_its_trace(
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     buffer = io.StringIO()
-    configure_logging("INFO", "json", stream=buffer)  # type: ignore[arg-type]
+    configure_logging("INFO", "json", stream=buffer)
     try:
         async with in_process_client(container) as http:
             registered = await http.post(
