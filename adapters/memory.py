@@ -57,6 +57,17 @@ class InMemoryUserRepository(UserRepository):
         user_id = self._store.user_ids_by_email.get(email)
         return None if user_id is None else self._store.users[user_id]
 
+    async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        user = self._store.users.get(user_id)
+        if user is None or user.password_hash != old_hash:
+            return
+        self._store.users[user_id] = attrs.evolve(user, password_hash=new_hash)
+
+        def undo() -> None:
+            self._store.users[user_id] = user
+
+        self._undo.append(undo)
+
 
 class InMemoryPostRepository(PostRepository):
     def __init__(self, store: InMemoryStore, undo: list[Undo]) -> None:

@@ -63,6 +63,10 @@ class PasswordHasher(Protocol):
         account cannot be told from a wrong password by timing."""
         ...
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether a hash that verified was made with other parameters than this hasher's."""
+        ...
+
 
 @attrs.frozen
 class IssuedToken:

@@ -8,7 +8,7 @@ from application.limits import LoginThrottle, RateLimit
 from application.ports import Clock, IssuedToken, PasswordHasher, TokenService
 from domain.errors import InvalidCredentials, InvalidPassword
 from domain.ports import UnitOfWorkFactory
-from domain.users import Email, NewUser, Password
+from domain.users import Email, NewUser, Password, User
 
 
 class CommonPasswords(Protocol):
@@ -70,7 +70,8 @@ class RegisterUser:
 
 class LogIn:
     """A token for the right email and password. An unknown email and a wrong password fail alike,
-    after the same hashing work; failures are throttled (LoginThrottle)."""
+    after the same hashing work; failures are throttled (LoginThrottle). A successful login whose
+    stored hash was made with older parameters stores a hash made with the current ones."""
 
     def __init__(
         self,
@@ -86,17 +87,25 @@ class LogIn:
 
     async def execute(self, email: str, password: str, address: str) -> IssuedToken:
         account = Email(email)
-        user_id: int | None = None
+        verified: User | None = None
 
         async def verify() -> bool:
-            nonlocal user_id
+            nonlocal verified
             async with self._uow() as uow:
                 user = await uow.users.by_email(account)
             matches = await self._hasher.verify(user.password_hash if user else None, password)
-            user_id = user.id if user is not None and matches else None
-            return user_id is not None
+            verified = user if matches else None
+            return verified is not None
 
         if not await self._throttle.attempt(account.value, address, verify):
             raise InvalidCredentials
-        assert user_id is not None
-        return self._tokens.issue(user_id)
+        assert verified is not None
+        if self._hasher.needs_rehash(verified.password_hash):
+            await self._upgrade(verified, password)
+        return self._tokens.issue(verified.id)
+
+    async def _upgrade(self, user: User, password: str) -> None:
+        new_hash = await self._hasher.hash(Password(password))
+        async with self._uow() as uow:
+            await uow.users.upgrade_password_hash(user.id, user.password_hash, new_hash)
+            await uow.commit()

@@ -27,6 +27,11 @@ class UserRepository(Protocol):
         """Raises StorageUnavailable."""
         ...
 
+    async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        """Replaces the user's password hash only while it is still `old_hash` (a password changed
+        meanwhile is kept). Raises StorageUnavailable."""
+        ...
+
 
 class PostRepository(Protocol):
     async def add(self, post: NewPost, quota: PostQuota) -> Post:

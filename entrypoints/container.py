@@ -55,6 +55,28 @@ def measured(cache: Cache, metrics: Metrics | None) -> PostsCache:
     return cache.cache if metrics is None else MeasuredPostsCache(cache.cache, metrics)
 
 
+def argon2_hasher(settings: Settings) -> argon2.PasswordHasher:
+    return argon2.PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: a server pinned with taskset has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def hashing_threads(settings: Settings, cores: int) -> int:
+    """HEXPOST_ARGON2_THREADS, or one fewer than the usable cores: hashing never takes them all."""
+    if settings.argon2_threads is not None:
+        return settings.argon2_threads
+    return max(1, cores - 1)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -68,8 +90,8 @@ class Container(containers.DeclarativeContainer):
 
     password_hasher = providers.Singleton(
         Argon2PasswordHasher,
-        hasher=providers.Singleton(argon2.PasswordHasher),
-        max_concurrency=providers.Callable(lambda: os.cpu_count() or 1),
+        hasher=providers.Singleton(argon2_hasher, settings),
+        max_concurrency=providers.Callable(hashing_threads, settings, providers.Callable(usable_cores)),
     )
     tokens = providers.Singleton(
         JwtTokenService,

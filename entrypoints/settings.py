@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     max_post_bytes: int = Field(1_048_576, ge=1, le=16_777_215)
     max_body_bytes: int = Field(8_388_608, ge=1024)
     var_dir: Path = Path("var")
+    # argon2id, at least OWASP's minimum (19 MiB, 2 passes, 1 lane): a login costs ~30 ms of CPU.
+    # Hashes made with other parameters are replaced at their user's next successful login.
+    argon2_memory_kib: int = Field(19_456, ge=19_456, le=4_194_304)
+    argon2_time_cost: int = Field(2, ge=2, le=100)
+    argon2_parallelism: int = Field(1, ge=1, le=64)
+    # Hashes computed at once; default: one core fewer than the process may use (at least one), so
+    # that a login storm leaves a core to the event loop.
+    argon2_threads: int | None = Field(None, ge=1, le=256)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     # A JSON list or comma-separated origins, e.g. `https://app.example,https://admin.example`.

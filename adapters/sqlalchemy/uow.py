@@ -102,6 +102,14 @@ class SqlUserRepository(_Repository, UserRepository):
             row = result.first()
         return None if row is None else _user(row)
 
+    async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        async with self._guard():
+            await self._execute(
+                update(users)
+                .where(users.c.id == user_id, users.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
+
 
 class SqlPostRepository(_Repository, PostRepository):
     async def add(self, post: NewPost, quota: PostQuota) -> Post:

@@ -132,3 +132,27 @@ async def test_the_largest_id_names_nothing(uow: UnitOfWorkFactory) -> None:
         assert await work.users.get(MAX_ID) is None
         assert await work.posts.list_by_owner(MAX_ID) == []
         assert await work.posts.delete(MAX_ID, MAX_ID) is False
+
+
+async def test_a_password_hash_is_upgraded_only_from_the_hash_it_replaces(uow: UnitOfWorkFactory) -> None:
+    user = await add_user(uow)
+    async with uow() as work:
+        await work.users.upgrade_password_hash(user.id, "argon2-hash", "argon2-hash-v2")
+        await work.commit()
+    async with uow() as work:
+        await work.users.upgrade_password_hash(user.id, "argon2-hash", "stale-upgrade")
+        await work.commit()
+    async with uow() as work:
+        stored = await work.users.get(user.id)
+    assert stored is not None
+    assert stored.password_hash == "argon2-hash-v2"
+
+
+async def test_an_upgrade_not_committed_is_rolled_back(uow: UnitOfWorkFactory) -> None:
+    user = await add_user(uow)
+    async with uow() as work:
+        await work.users.upgrade_password_hash(user.id, "argon2-hash", "argon2-hash-v2")
+    async with uow() as work:
+        stored = await work.users.get(user.id)
+    assert stored is not None
+    assert stored.password_hash == "argon2-hash"

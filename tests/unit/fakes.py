@@ -37,7 +37,10 @@ class FixedClock(Clock):
 
 
 class PlainHasher(PasswordHasher):
-    """Not a hash at all: a fake that counts how often it was asked to verify, and against what."""
+    """Not a hash at all: a fake that counts how often it was asked to verify, and against what.
+
+    `old:<password>` stands for a hash made with older parameters: it verifies, and needs a rehash.
+    """
 
     def __init__(self) -> None:
         self.verified_against: list[str | None] = []
@@ -47,7 +50,10 @@ class PlainHasher(PasswordHasher):
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         self.verified_against.append(password_hash)
-        return password_hash is not None and password_hash == f"plain:{password}"
+        return password_hash in (f"plain:{password}", f"old:{password}")
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith("plain:")
 
 
 @attrs.define
@@ -76,6 +82,10 @@ class _CountingUsers(UserRepository):
     async def by_email(self, email: Email) -> User | None:
         self._calls.repository_calls += 1
         return await self._inner.by_email(email)
+
+    async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        self._calls.repository_calls += 1
+        await self._inner.upgrade_password_hash(user_id, old_hash, new_hash)
 
 
 class _CountingPosts(PostRepository):
@@ -141,6 +151,9 @@ class _DownUsers(UserRepository):
         raise StorageUnavailable("down")
 
     async def by_email(self, email: Email) -> User | None:
+        raise StorageUnavailable("down")
+
+    async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
         raise StorageUnavailable("down")
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from typing import Literal
@@ -143,3 +144,44 @@ async def test_hashing_runs_off_the_event_loop_with_bounded_concurrency() -> Non
 
     assert len(set(results)) == 6
     assert blocking.peak == 2
+
+
+async def test_a_hash_made_with_other_parameters_needs_a_rehash_and_its_own_does_not() -> None:
+    older = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1), 1)
+    current = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=2, memory_cost=64, parallelism=1), 1)
+    try:
+        old_hash = await older.hash(Password("correct horse"))
+        new_hash = await current.hash(Password("correct horse"))
+
+        assert current.needs_rehash(old_hash) is True
+        assert current.needs_rehash(new_hash) is False
+        assert await current.verify(old_hash, "correct horse") is True
+    finally:
+        older.close()
+        current.close()
+
+
+class PriorityRecordingArgon2(argon2.PasswordHasher):
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=64, parallelism=1)
+        self.niceness: list[int] = []
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().hash(password, salt=salt)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no thread priorities on this platform")
+async def test_hashing_threads_run_at_a_lower_priority_than_the_event_loop() -> None:
+    recording = PriorityRecordingArgon2()
+    hasher = Argon2PasswordHasher(recording, max_concurrency=2)
+    # The dummy hash, made at start-up in the caller's thread.
+    recording.niceness.clear()
+    try:
+        await asyncio.gather(*(hasher.hash(Password(f"password-{n}")) for n in range(4)))
+    finally:
+        hasher.close()
+    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert recording.niceness
+    assert recording.niceness == [min(19, loop_niceness + 10)] * 4

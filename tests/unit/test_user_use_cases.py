@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import argon2
+import attrs
 import pytest
 
 from adapters.common_passwords import NoCommonPasswords
 from adapters.limits import in_process_limiter
 from adapters.memory import InMemoryStore, in_memory_uow_factory
+from adapters.passwords import Argon2PasswordHasher
 from adapters.tokens import JwtTokenService
 from application.limits import LoginLimits, LoginThrottle, RateLimit
 from application.ports import Clock, PasswordHasher, TokenService
@@ -148,3 +151,52 @@ async def test_log_in_with_storage_down_raises_storage_unavailable() -> None:
 
     with pytest.raises(StorageUnavailable):
         await log_in.execute("gina@example.com", "password-1", ADDRESS)
+
+
+async def test_a_login_replaces_a_hash_made_with_older_parameters(world: World) -> None:
+    registered = await world.register.execute("alice@example.com", "correct horse", ADDRESS)
+    world.store.users[registered.user_id] = attrs.evolve(
+        world.store.users[registered.user_id], password_hash="old:correct horse"
+    )
+
+    token = await world.log_in.execute("alice@example.com", "correct horse", ADDRESS)
+
+    assert world.tokens.verify(token.value) == registered.user_id
+    assert world.store.users[registered.user_id].password_hash == "plain:correct horse"
+
+
+async def test_a_failed_login_leaves_an_old_hash_alone(world: World) -> None:
+    registered = await world.register.execute("alice@example.com", "correct horse", ADDRESS)
+    world.store.users[registered.user_id] = attrs.evolve(
+        world.store.users[registered.user_id], password_hash="old:correct horse"
+    )
+
+    with pytest.raises(InvalidCredentials):
+        await world.log_in.execute("alice@example.com", "wrong horse", ADDRESS)
+
+    assert world.store.users[registered.user_id].password_hash == "old:correct horse"
+
+
+async def test_a_real_argon2_hash_is_upgraded_to_the_current_parameters_on_login() -> None:
+    store = InMemoryStore()
+    uow = in_memory_uow_factory(store)
+    clock = FixedClock(datetime.now(UTC))
+    tokens = JwtTokenService(SECRET, 1800, clock)
+    older = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1), 1)
+    current = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=2, memory_cost=128, parallelism=1), 1)
+    try:
+        registered = await unlimited_register(uow, older, tokens, clock).execute(
+            "alice@example.com", "correct horse", ADDRESS
+        )
+        log_in = unthrottled_log_in(uow, current, tokens)
+
+        await log_in.execute("alice@example.com", "correct horse", ADDRESS)
+        upgraded = store.users[registered.user_id].password_hash
+        await log_in.execute("alice@example.com", "correct horse", ADDRESS)
+
+        assert "$m=128,t=2,p=1$" in upgraded
+        assert current.needs_rehash(upgraded) is False
+        assert store.users[registered.user_id].password_hash == upgraded
+    finally:
+        older.close()
+        current.close()
