@@ -69,7 +69,10 @@ class Admission:
         try:
             await self.app(scope, receive, send)
         finally:
-            self._release()
+            if self._waiting:
+                self._release()
+            else:
+                self.in_flight -= 1
 
     def _release(self) -> None:
         while self._waiting:
