@@ -21,7 +21,10 @@ from entrypoints.http.openapi import (
     BEARER,
     FORM_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
+    LOGIN_THROTTLED,
     OAUTH2_PASSWORD,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
     UNAUTHENTICATED,
     UNAVAILABLE,
     UNPROCESSABLE,
@@ -182,6 +185,7 @@ REGISTER = Operation(
         {
             201: Reply("Registered; the token is ready to use.", RegisterResponse),
             400: Reply("A user with this email already exists.", ErrorResponse),
+            429: RATE_LIMITED,
         }
     ),
     body={JSON_MEDIA_TYPE: RegisterRequest},
@@ -195,6 +199,7 @@ LOGIN = Operation(
             200: Reply("Logged in.", TokenResponse),
             400: BAD_REQUEST_FORM,
             404: Reply("Unknown email or wrong password (one answer for both).", ErrorResponse),
+            429: LOGIN_THROTTLED,
         }
     ),
     body={JSON_MEDIA_TYPE: LoginRequest, FORM_MEDIA_TYPE: PasswordForm},
@@ -207,7 +212,9 @@ ADD_POST = Operation(
         {
             200: Reply("Created.", PostCreatedResponse),
             401: UNAUTHENTICATED,
+            403: QUOTA_EXCEEDED,
             413: Reply("The text, or the whole body, is too large.", ErrorResponse),
+            429: RATE_LIMITED,
         }
     ),
     body={JSON_MEDIA_TYPE: AddPostRequest},

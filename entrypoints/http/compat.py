@@ -23,6 +23,9 @@ from entrypoints.http.auth import caller
 from entrypoints.http.openapi import (
     FORM_MEDIA_TYPE,
     JSON_MEDIA_TYPE,
+    LOGIN_THROTTLED,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
     UNAUTHENTICATED_BY_QUERY,
     UNAVAILABLE,
     UNPROCESSABLE,
@@ -203,6 +206,7 @@ REGISTER = Operation(
         {
             201: Reply("Registered.", UserRead),
             400: Reply("`REGISTER_USER_ALREADY_EXISTS`", ErrorResponse),
+            429: RATE_LIMITED,
         }
     ),
     body={JSON_MEDIA_TYPE: UserCreate},
@@ -215,6 +219,7 @@ LOGIN = Operation(
         {
             200: Reply("Logged in.", BearerResponse),
             400: Reply("`LOGIN_BAD_CREDENTIALS`, or a form that could not be parsed.", ErrorResponse),
+            429: LOGIN_THROTTLED,
         }
     ),
     body={FORM_MEDIA_TYPE: LoginForm},
@@ -227,7 +232,9 @@ ADD_POST = Operation(
         {
             200: Reply("Created.", AddPostResponse),
             401: UNAUTHENTICATED_BY_QUERY,
+            403: QUOTA_EXCEEDED,
             413: Reply("The text, or the whole body, is too large.", ErrorResponse),
+            429: RATE_LIMITED,
         }
     ),
     body={JSON_MEDIA_TYPE: AddPostBody},

@@ -116,6 +116,20 @@ BODY_TOO_LARGE = Reply("The request body exceeds the server's cap.", ErrorRespon
 UNSUPPORTED_MEDIA_TYPE = Reply("The body is not of a media type this route accepts.", ErrorResponse)
 UNPROCESSABLE = Reply("The request does not validate.", ValidationErrorResponse)
 UNAVAILABLE = Reply("A dependency (database, cache) is down; retry shortly.", ErrorResponse, (RETRY_AFTER,))
+RATE_LIMITED = Reply(
+    "Too many requests of this kind from this client (see the README's abuse protection); retry later.",
+    ErrorResponse,
+    (Header("Retry-After", "Whole seconds until the limit allows another request.", {"type": "integer"}),),
+)
+LOGIN_THROTTLED = Reply(
+    "Too many failed logins for this account or from this address; retry later. The same answer "
+    "whether or not the account exists, given before any password is checked.",
+    ErrorResponse,
+    RATE_LIMITED.headers,
+)
+QUOTA_EXCEEDED = Reply(
+    "`Post quota exceeded`: the user holds as many posts or bytes as they may.", ErrorResponse
+)
 
 
 def with_body_errors(responses: Mapping[int, Reply]) -> dict[int, Reply]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from entrypoints.settings import Settings
 from tests.servers import running_server, server_environment
 
 # Fixed for `make test`; set them to explore further (the report lands in the test's tmp_path).
@@ -35,9 +36,20 @@ METHODS = {"get", "put", "post", "delete", "patch"}
 pytestmark = pytest.mark.slow
 
 
-def schemathesis_config(token: str) -> str:
+# The defaults of contract section 6, as a server that has not set them runs.
+LIMITS_ON = {
+    "HEXPOST_LOGIN_LIMITS": Settings.model_fields["login_limits"].get_default(),
+    "HEXPOST_REGISTER_LIMITS": Settings.model_fields["register_limits"].get_default(),
+    "HEXPOST_REFRESH_LIMITS": Settings.model_fields["refresh_limits"].get_default(),
+    "HEXPOST_POST_LIMITS": Settings.model_fields["post_limits"].get_default(),
+}
+
+
+def schemathesis_config(token: str, limits: str) -> str:
     # Registering a taken address (400) and logging in to the compatibility API with credentials no
-    # account has (400, fastapi-users' LOGIN_BAD_CREDENTIALS) are answers to well-formed requests.
+    # account has (400, fastapi-users' LOGIN_BAD_CREDENTIALS) are answers to well-formed requests;
+    # with limits on, so is a 429 from the routes that are limited.
+    limited = ', "429"' if limits == "on" else ""
     return f"""
 seed = {SEED}
 
@@ -50,29 +62,41 @@ database = "none"
 
 [[operations]]
 include-path-regex = "/register$"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"{limited}]
 
 [[operations]]
 include-path = "/auth/login"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"{limited}]
+
+[[operations]]
+include-path-regex = "/(users/login|add-post|AddPost)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404"{limited}]
 """
 
 
+@pytest.fixture(scope="module", params=["off", "on"])
+def limits(request: pytest.FixtureRequest) -> str:
+    """Rate limits off (as benchmarks and most tests run), and on at their defaults."""
+    value: str = request.param
+    return value
+
+
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(tmp_path_factory: pytest.TempPathFactory, limits: str) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("fuzz-server")
-    with running_server(directory, server_environment(directory), migrate=True) as server:
+    environment = server_environment(directory, **(LIMITS_ON if limits == "on" else {}))
+    with running_server(directory, environment, migrate=True) as server:
         yield server.url
 
 
-def test_every_operation_survives_fuzzing_with_all_checks(base_url: str, tmp_path: Path) -> None:
+def test_every_operation_survives_fuzzing_with_all_checks(base_url: str, limits: str, tmp_path: Path) -> None:
     registered = httpx.post(f"{base_url}/api/v1/users/register", json={"email": EMAIL, "password": PASSWORD})
     assert registered.status_code == 201, registered.text
     token = registered.json()["access_token"]
     document = httpx.get(f"{base_url}/openapi.json").json()
     operations = sum(1 for item in document["paths"].values() for method in item if method in METHODS)
     config = tmp_path / "schemathesis.toml"
-    config.write_text(schemathesis_config(token))
+    config.write_text(schemathesis_config(token, limits))
 
     started = time.monotonic()
     run = subprocess.run(
