@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # The docs page's browser test drives Debian's Chromium through Playwright (which cannot download
 # browsers here); installed on first use, as root or through sudo.
 CHROMIUM := /usr/bin/chromium
+# The Redis Cluster tests start redis-server processes of their own (and create the cluster with redis-cli).
+REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # `make bench` drives load with Debian's wrk; `make bench BENCH=quick` is a two-minute smoke run.
 WRK := /usr/bin/wrk
@@ -28,6 +30,10 @@ $(WRK):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 
+$(REDIS_SERVER):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+
 run: $(STAMP)
 	$(BIN)/hexpost migrate
 	$(BIN)/hexpost serve
@@ -45,7 +51,7 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) $(CHROMIUM)
+pytest: $(STAMP) $(CHROMIUM) $(REDIS_SERVER)
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest

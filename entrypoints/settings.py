@@ -12,6 +12,7 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from adapters.cache.redis import ClusterUrl
 from application.limits import LoginLimits, Rate, Rates
 
 MIN_SECRET_BYTES = 32
@@ -172,7 +173,7 @@ class Settings(BaseSettings):
         if self.workers > 1 and (self.database_url == "memory://" or self.cache_url == "memory://"):
             raise ValueError(
                 "HEXPOST_WORKERS > 1 needs storage and a cache the processes share: "
-                "set HEXPOST_DATABASE_URL to SQLite or MySQL and HEXPOST_CACHE_URL to redis://"
+                "set HEXPOST_DATABASE_URL to SQLite or MySQL and HEXPOST_CACHE_URL to redis:// (or redis+cluster://)"
             )
         if self.metrics == self.port:
             raise ValueError("HEXPOST_METRICS names the API's own port: leave it `on` or pick another port")
@@ -182,7 +183,15 @@ class Settings(BaseSettings):
                 "mysql+asyncmy://user:pass@host:port/db"
             )
         if not self.cache_url.startswith(("memory://", "redis://", "rediss://")):
-            raise ValueError("HEXPOST_CACHE_URL must be memory:// or redis://host:port/db")
+            try:
+                cluster = ClusterUrl.parse(self.cache_url)
+            except ValueError as exc:
+                raise ValueError(f"HEXPOST_CACHE_URL: {exc}") from None
+            if cluster is None:
+                raise ValueError(
+                    "HEXPOST_CACHE_URL must be memory://, redis://host:port/db or "
+                    "redis+cluster://host:port[,host:port...]"
+                )
         return self
 
     @property

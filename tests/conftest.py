@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import argon2
 import httpx
@@ -19,6 +19,9 @@ from entrypoints.container import Container, close
 from entrypoints.settings import Settings
 from tests import realservers
 from tests.http_client import in_process_client
+
+if TYPE_CHECKING:
+    from tests.rediscluster import LocalRedisCluster
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long"
 # Tests that are not about limits log in and register many times from one address.
@@ -125,3 +128,17 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     prefix = realservers.unique_name("") + ":"
     yield prefix
     realservers.delete_keys(prefix, redis_url)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalRedisCluster]:
+    """A 3-master Redis Cluster for the whole run (tests/rediscluster.py); tests that kill a master
+    start their own."""
+    from tests.rediscluster import LocalRedisCluster  # here: tests.servers imports this module
+
+    cluster = LocalRedisCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -7,12 +7,15 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import unquote, urlsplit
 
-from redis.asyncio import Redis
+import attrs
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from application.errors import CacheUnavailable
 from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage, PostsCache
@@ -20,14 +23,65 @@ from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage, Pos
 log = logging.getLogger(__name__)
 
 
-def create_client(url: str, timeout_seconds: float) -> Redis:
+# `redis+cluster://[user:password@]host:port[,host:port...]` names a Redis Cluster by some of its
+# nodes (the client discovers the rest); `rediss+cluster://` is the same over TLS.
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+
+RedisClient = Redis | RedisCluster
+# What a failing Redis or Redis Cluster raises; the cluster client's own errors are not RedisErrors.
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+
+
+@attrs.frozen
+class ClusterUrl:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False)
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> ClusterUrl | None:
+        """None for a URL that does not name a cluster; ValueError for a malformed cluster URL."""
+        parts = urlsplit(url)
+        if parts.scheme not in CLUSTER_SCHEMES:
+            return None
+        if parts.path not in ("", "/", "/0") or parts.query or parts.fragment:
+            raise ValueError("a Redis Cluster URL names nodes only (a cluster has no databases but 0)")
+        userinfo, _, hosts = parts.netloc.rpartition("@")
+        username, _, password = userinfo.partition(":")
+        nodes = tuple(_host_port(node) for node in hosts.split(","))
+        return cls(nodes, unquote(username) or None, unquote(password) or None, CLUSTER_SCHEMES[parts.scheme])
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, colon, port = node.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"a Redis Cluster node is host:port, not {node!r}")
+    return host, int(port)
+
+
+def create_client(url: str, timeout_seconds: float) -> RedisClient:
     """A client that gives up quickly: one immediate retry on a broken connection (a pooled one may
     have died with a Redis restart), none on a timeout, then the caller falls back to the database."""
-    return Redis.from_url(
-        url,
+    retry = Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,))
+    cluster = ClusterUrl.parse(url)
+    if cluster is None:
+        return Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=retry,
+            health_check_interval=30,
+        )
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in cluster.nodes],
+        username=cluster.username,
+        password=cluster.password,
+        ssl=cluster.tls,
         socket_timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+        retry=retry,
         health_check_interval=30,
     )
 
@@ -51,7 +105,7 @@ class RedisPostsCache(PostsCache):
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         ttl_seconds: float,
         prefix: str = "hexpost:",
         cooldown_seconds: float = 1.0,
@@ -124,7 +178,7 @@ class RedisPostsCache(PostsCache):
         try:
             await self._replay_pending()
             yield
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             self._down_until = self._timer() + self._cooldown
             log.warning("redis unavailable: %r", exc)
             raise CacheUnavailable(type(exc).__name__) from exc
@@ -169,6 +223,6 @@ class RedisPostsCache(PostsCache):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replayer
         # A last attempt: once this process is gone, nobody else knows these users' entries are stale.
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(*REDIS_FAILURES):
             await self._replay_pending()
         await self._client.aclose()

@@ -13,7 +13,9 @@ from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.backends import open_storage
 from entrypoints.settings import Settings
+from tests import realservers
 from tests.conftest import migrate_to
+from tests.rediscluster import LocalRedisCluster
 
 CACHE_TTL_SECONDS = 0.5
 
@@ -39,7 +41,13 @@ async def uow(database_url: str, make_settings: Callable[..., Settings]) -> Asyn
     await storage.close()
 
 
-@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "in-process",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], PostsCache]]:
     """Builds caches that share their state the way the backend shares it between processes."""
     closers: list[RedisPostsCache] = []
@@ -47,8 +55,12 @@ async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
         shared = InProcessPostsCache(CACHE_TTL_SECONDS)
         yield lambda: shared
         return
-    redis_url: str = request.getfixturevalue("redis_url")
-    prefix: str = request.getfixturevalue("redis_prefix")
+    if request.param == "redis":
+        redis_url: str = request.getfixturevalue("redis_url")
+        prefix: str = request.getfixturevalue("redis_prefix")
+    else:
+        cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
+        redis_url, prefix = cluster.url, realservers.unique_name("") + ":"
 
     def make() -> PostsCache:
         closers.append(RedisPostsCache(create_client(redis_url, 0.5), CACHE_TTL_SECONDS, prefix=prefix))
