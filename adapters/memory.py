@@ -12,7 +12,7 @@ import attrs
 
 from domain.errors import NotAuthenticated, UserAlreadyExists
 from domain.ports import PostRepository, UnitOfWork, UserRepository
-from domain.posts import NewPost, Post, PostQuota
+from domain.posts import NewPost, Post, PostPosition, PostQuota
 from domain.users import Email, NewUser, User
 
 Undo = Callable[[], None]
@@ -88,6 +88,10 @@ class InMemoryPostRepository(PostRepository):
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         return list(self._store.posts_by_owner.get(owner_id, {}).values())
+
+    async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
+        owned = sorted(self._store.posts_by_owner.get(owner_id, {}).values(), key=PostPosition.of)
+        return [post for post in owned if after is None or PostPosition.of(post) > after][:limit]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
         if self._store.owner_by_post.get(post_id) != owner_id:

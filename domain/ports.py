@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.posts import NewPost, Post, PostQuota
+from domain.posts import NewPost, Post, PostPosition, PostQuota
 from domain.users import Email, NewUser, User
 
 # Ids are 64-bit signed integers in every backend; anything larger names nothing.
@@ -42,6 +42,11 @@ class PostRepository(Protocol):
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         """Oldest first. Raises StorageUnavailable."""
+        ...
+
+    async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
+        """At most `limit` of the owner's posts, oldest first, those after `after` when given.
+        Raises StorageUnavailable."""
         ...
 
     async def delete(self, post_id: int, owner_id: int) -> bool:

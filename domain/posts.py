@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import attrs
@@ -66,3 +66,29 @@ class PostQuota:
             self.max_bytes is not None and size > self.max_bytes
         ):
             raise PostQuotaExceeded
+
+
+@attrs.frozen(order=True)
+class PostPosition:
+    """Where a post sits in its owner's list, which is ordered by (created_at, id). A page that
+    starts after a position stays well defined when the post at that position is deleted."""
+
+    created_at: datetime
+    id: int
+
+    @classmethod
+    def of(cls, post: Post) -> PostPosition:
+        return cls(post.created_at, post.id)
+
+    @property
+    def microseconds(self) -> int:
+        """`created_at` as whole microseconds since the Unix epoch: the precision of every store."""
+        return (self.created_at - _EPOCH) // timedelta(microseconds=1)
+
+    @classmethod
+    def at(cls, microseconds: int, post_id: int) -> PostPosition:
+        """Raises OverflowError for a time no datetime can hold."""
+        return cls(_EPOCH + timedelta(microseconds=microseconds), post_id)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

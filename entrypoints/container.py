@@ -21,6 +21,7 @@ from application.posts import AddPost, DeletePost, GetPosts
 from application.users import CommonPasswords, LogIn, PasswordPolicy, RegisterUser
 from domain.posts import PostQuota
 from entrypoints.backends import Cache, Storage, open_cache, open_limiter, open_storage
+from entrypoints.http.pages import PageCursors
 from entrypoints.http.use_cases import UseCases
 from entrypoints.metrics import multiprocess
 from entrypoints.settings import Settings, jwt_secret, parse_login_limits, parse_rates
@@ -93,9 +94,10 @@ class Container(containers.DeclarativeContainer):
         hasher=providers.Singleton(argon2_hasher, settings),
         max_concurrency=providers.Callable(hashing_threads, settings, providers.Callable(usable_cores)),
     )
+    secret = providers.Singleton(signing_key, settings, storage)
     tokens = providers.Singleton(
         JwtTokenService,
-        secret=providers.Callable(signing_key, settings, storage),
+        secret=secret,
         ttl_seconds=settings.provided.token_ttl_seconds,
         clock=clock,
     )
@@ -143,6 +145,7 @@ class Container(containers.DeclarativeContainer):
     use_cases = providers.Singleton(
         UseCases, resolve_caller, register_user, log_in, add_post, get_posts, delete_post
     )
+    page_cursors = providers.Singleton(PageCursors, secret)
 
 
 async def close(container: Container) -> None:

@@ -28,7 +28,7 @@ from entrypoints.metrics import metrics_lifetime
 def create_app(container: Container) -> Starlette:
     settings = container.settings()
     use_cases = container.use_cases()
-    canonical = CanonicalApi(use_cases)
+    canonical = CanonicalApi(use_cases, container.page_cursors())
     compat = CompatApi(use_cases)
     compat_errors = [Middleware(UseErrorTable, table=COMPAT_ERRORS)]
 
@@ -120,7 +120,7 @@ def cors(origins: list[str]) -> Middleware:
         CORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
-        expose_headers=["X-Cache", REQUEST_ID_HEADER],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match", REQUEST_ID_HEADER],
+        expose_headers=["X-Cache", "ETag", "Link", REQUEST_ID_HEADER],
         max_age=600,
     )

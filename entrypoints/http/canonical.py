@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from application.posts import Page
 from domain.errors import InvalidEmail, PostNotFound
 from domain.posts import Post
 from domain.users import Password, User
@@ -20,22 +21,26 @@ from entrypoints.http.openapi import (
     BAD_REQUEST_FORM,
     BEARER,
     FORM_MEDIA_TYPE,
+    IF_NONE_MATCH,
     JSON_MEDIA_TYPE,
+    LIST_HEADERS,
     LOGIN_THROTTLED,
+    NOT_MODIFIED,
     OAUTH2_PASSWORD,
     QUOTA_EXCEEDED,
     RATE_LIMITED,
     UNAUTHENTICATED,
     UNAVAILABLE,
     UNPROCESSABLE,
-    X_CACHE,
     DocumentedRoute,
     ErrorResponse,
+    Header,
     Operation,
     Parameter,
     Reply,
     with_body_errors,
 )
+from entrypoints.http.pages import CURSOR_LENGTH, PageCursors, next_link, requested_page
 from entrypoints.http.parsing import (
     FORM_MEDIA_TYPES,
     RequestBody,
@@ -110,8 +115,9 @@ class CanonicalPostsRenderer:
 
 
 class CanonicalApi:
-    def __init__(self, use_cases: UseCases) -> None:
+    def __init__(self, use_cases: UseCases, cursors: PageCursors) -> None:
         self._use = use_cases
+        self._cursors = cursors
         self._renderer = CanonicalPostsRenderer()
 
     async def _caller(self, request: Request) -> int:
@@ -153,8 +159,12 @@ class CanonicalApi:
 
     async def get_posts(self, request: Request) -> Response:
         user_id = await self._caller(request)
-        result = await self._use.get_posts.execute(user_id, self._renderer)
-        return posts_json(result)
+        page = requested_page(request, self._cursors, user_id)
+        result = await self._use.get_posts.execute(user_id, self._renderer, page)
+        link = None
+        if page is not None and result.next_after is not None:
+            link = next_link(request, self._cursors, user_id, page, result.next_after)
+        return posts_json(result, request, link)
 
     async def delete_post(self, request: Request) -> Response:
         user_id = await self._caller(request)
@@ -220,15 +230,42 @@ ADD_POST = Operation(
     body={JSON_MEDIA_TYPE: AddPostRequest},
     security=POSTS_SECURITY,
 )
+LINK = Header(
+    "Link",
+    'With `limit`, while more posts follow: `<...?limit=N&after=CURSOR>; rel="next"` (RFC 8288).',
+)
 GET_POSTS = Operation(
     "get_posts",
-    "List the caller's posts, oldest first (cached for up to 5 minutes)",
+    "List the caller's posts, oldest first, all or a page at a time (cached for up to 5 minutes)",
     TAGS,
     {
-        200: Reply("The caller's posts.", list[PostResponse], (X_CACHE,)),
+        200: Reply(
+            "The caller's posts (with `limit`, at most that many).", list[PostResponse], (*LIST_HEADERS, LINK)
+        ),
+        304: NOT_MODIFIED,
         401: UNAUTHENTICATED,
+        422: UNPROCESSABLE,
         503: UNAVAILABLE,
     },
+    parameters=(
+        Parameter(
+            "limit",
+            "query",
+            f"Page size, 1 to {Page.MAX_LIMIT}: the first `limit` posts, and a `Link` to the next page "
+            "while more follow. Without it, the whole list.",
+            {"type": "integer", "minimum": 1, "maximum": Page.MAX_LIMIT},
+            required=False,
+        ),
+        Parameter(
+            "after",
+            "query",
+            "Where the page starts: an opaque cursor from a `Link` header of the caller's own list (with "
+            "`limit`). A cursor stays valid when posts are deleted; any other string is 422.",
+            {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{{CURSOR_LENGTH}}}$"},
+            required=False,
+        ),
+        IF_NONE_MATCH,
+    ),
     security=POSTS_SECURITY,
 )
 DELETE_POST = Operation(

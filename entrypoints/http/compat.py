@@ -22,14 +22,16 @@ from domain.users import Password, User
 from entrypoints.http.auth import caller
 from entrypoints.http.openapi import (
     FORM_MEDIA_TYPE,
+    IF_NONE_MATCH,
     JSON_MEDIA_TYPE,
+    LIST_HEADERS,
     LOGIN_THROTTLED,
+    NOT_MODIFIED,
     QUOTA_EXCEEDED,
     RATE_LIMITED,
     UNAUTHENTICATED_BY_QUERY,
     UNAVAILABLE,
     UNPROCESSABLE,
-    X_CACHE,
     DocumentedRoute,
     ErrorResponse,
     Operation,
@@ -166,7 +168,7 @@ class CompatApi:
     async def get_posts(self, request: Request) -> Response:
         user_id = await self._caller(request)
         result = await self._use.get_posts.execute(user_id, self._renderer)
-        return posts_json(result)
+        return posts_json(result, request)
 
     async def delete_post(self, request: Request) -> Response:
         """Success also when the caller has no such post (README-A): COMPAT_ERRORS answers
@@ -245,12 +247,13 @@ GET_POSTS = Operation(
     "List the caller's posts, oldest first (cached for up to 5 minutes)",
     TAGS,
     {
-        200: Reply("The caller's posts.", list[PostRead], (X_CACHE,)),
+        200: Reply("The caller's posts.", list[PostRead], LIST_HEADERS),
+        304: NOT_MODIFIED,
         401: UNAUTHENTICATED_BY_QUERY,
         422: UNPROCESSABLE,
         503: UNAVAILABLE,
     },
-    parameters=(TOKEN,),
+    parameters=(TOKEN, IF_NONE_MATCH),
 )
 DELETE_POST = Operation(
     "compat_delete_post",

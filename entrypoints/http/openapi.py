@@ -67,7 +67,7 @@ class Reply:
 @attrs.frozen
 class Parameter:
     name: str
-    location: Literal["query", "path"]
+    location: Literal["query", "path", "header"]
     description: str
     schema: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "string"})
     required: bool = True
@@ -105,6 +105,24 @@ X_CACHE = Header(
     "Whether the list came from the cache.",
     {"type": "string", "enum": ["hit", "miss"]},
 )
+# Conditional GET of a list (RFC 9110 section 13.1.2).
+ETAG = Header(
+    "ETag",
+    "The list's entity tag: any write of the owner changes it. Opaque; reveals nothing but a version.",
+)
+CACHE_CONTROL = Header(
+    "Cache-Control",
+    "`private, no-cache`: a client may keep the list but must revalidate it (If-None-Match) before use.",
+    {"type": "string", "const": "private, no-cache"},
+)
+IF_NONE_MATCH = Parameter(
+    "If-None-Match",
+    "header",
+    "ETags of lists the client holds (or `*`); when one is current the answer is 304 without a body.",
+    required=False,
+)
+LIST_HEADERS = (X_CACHE, ETAG, CACHE_CONTROL)
+NOT_MODIFIED = Reply("The list named in If-None-Match is current: no body.", None, LIST_HEADERS)
 BAD_REQUEST_FORM = Reply("The form could not be parsed.", ErrorResponse)
 UNAUTHENTICATED = Reply(
     "Missing, malformed, expired or otherwise invalid token.", ErrorResponse, (WWW_AUTHENTICATE,)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic_core import to_json
+from starlette.requests import Request
 from starlette.responses import Response
 
 from application.posts import RenderedPosts
@@ -17,10 +18,26 @@ class JSON(Response):
         return to_json(content)
 
 
-def posts_json(posts: RenderedPosts) -> Response:
-    """A rendered list of posts, saying whether it came from the cache."""
-    return Response(
-        posts.payload,
-        media_type=JSON.media_type,
-        headers={"X-Cache": "hit" if posts.from_cache else "miss"},
-    )
+def posts_json(posts: RenderedPosts, request: Request, link: str | None = None) -> Response:
+    """A rendered list of posts, saying whether it came from the cache; a 304 without a body when
+    the request's If-None-Match names its tag. Clients may keep it, but must ask again before
+    using it (`no-cache`), and shared caches must not keep it at all (`private`)."""
+    etag = f'"{posts.tag}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "X-Cache": "hit" if posts.from_cache else "miss",
+    }
+    if link is not None:
+        headers["Link"] = link
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(posts.payload, media_type=JSON.media_type, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 section 13.1.2: `*`, or a list of entity tags compared weakly (W/ ignored)."""
+    if if_none_match is None:
+        return False
+    candidates = [candidate.strip() for candidate in if_none_match.split(",")]
+    return any(candidate == "*" or candidate.removeprefix("W/") == etag for candidate in candidates)

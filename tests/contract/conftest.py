@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.cache.memory import InProcessPostsCache
-from adapters.cache.redis import RedisPostsCache, create_client
+from adapters.cache.redis import RedisClient, RedisPostsCache, create_client
 from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.backends import open_storage
@@ -55,20 +55,29 @@ async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
         shared = InProcessPostsCache(CACHE_TTL_SECONDS)
         yield lambda: shared
         return
+    clients: list[RedisClient] = []
     if request.param == "redis":
         redis_url: str = request.getfixturevalue("redis_url")
         prefix: str = request.getfixturevalue("redis_prefix")
     else:
         cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
         redis_url, prefix = cluster.url, realservers.unique_name("") + ":"
+        # A cluster client's first command discovers the topology first, which on a busy machine
+        # can outlast the suite's short TTL: the clients do it before the test starts.
+        clients = [create_client(redis_url, 0.5) for _ in range(2)]
+        for client in clients:
+            await client.initialize()
 
     def make() -> PostsCache:
-        closers.append(RedisPostsCache(create_client(redis_url, 0.5), CACHE_TTL_SECONDS, prefix=prefix))
+        client = clients.pop() if clients else create_client(redis_url, 0.5)
+        closers.append(RedisPostsCache(client, CACHE_TTL_SECONDS, prefix=prefix))
         return closers[-1]
 
     yield make
     for cache in closers:
         await cache.close()
+    for client in clients:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -113,16 +113,31 @@ def test_compat_post_routes_take_a_required_token_query_parameter(document: dict
         ("/posts/DeletePost", "post"),
     ]:
         parameters = document["paths"][path][method]["parameters"]
-        assert parameters == [
-            {
-                "name": "token",
-                "in": "query",
-                "required": True,
-                "description": "The access token from `/auth/login`.",
-                "schema": {"type": "string"},
-            }
-        ]
+        assert parameters[0] == {
+            "name": "token",
+            "in": "query",
+            "required": True,
+            "description": "The access token from `/auth/login`.",
+            "schema": {"type": "string"},
+        }
+        assert [parameter["in"] for parameter in parameters[1:]] in ([], ["header"])
         assert "security" not in document["paths"][path][method]
+
+
+def test_get_posts_documents_conditional_gets_and_pages(document: dict[str, Any]) -> None:
+    canonical = document["paths"]["/api/v1/posts/get-posts"]["get"]
+    compat = document["paths"]["/posts/GetPosts"]["get"]
+    for operation in (canonical, compat):
+        assert "If-None-Match" in {parameter["name"] for parameter in operation["parameters"]}
+        assert {"ETag", "Cache-Control", "X-Cache"} <= set(operation["responses"]["200"]["headers"])
+        assert "content" not in operation["responses"]["304"]
+        assert "ETag" in operation["responses"]["304"]["headers"]
+    parameters = {parameter["name"]: parameter for parameter in canonical["parameters"]}
+    assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert not parameters["limit"]["required"]
+    assert not parameters["after"]["required"]
+    assert "Link" in canonical["responses"]["200"]["headers"]
+    assert "422" in canonical["responses"]
 
 
 async def test_the_docs_page_loads_swagger_ui_from_hexpost_itself(http: httpx.AsyncClient) -> None:

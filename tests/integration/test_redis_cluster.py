@@ -70,6 +70,7 @@ async def test_a_master_killed_mid_run_costs_cache_hits_never_errors_or_stale_li
     accounts: list[Account] = []
     while {master_of(own_cluster, account) for account in accounts} != set(range(MASTERS)):
         accounts.append(await register(one))
+    masters = {account.id: master_of(own_cluster, account) for account in accounts}
     written: dict[int, list[str]] = {account.id: [] for account in accounts}
     for account in accounts:
         await add(one, account, "before")
@@ -77,7 +78,7 @@ async def test_a_master_killed_mid_run_costs_cache_hits_never_errors_or_stale_li
         assert await texts(two, account) == ("miss", ["before"])
         assert await texts(one, account) == ("hit", ["before"])
 
-    victim = master_of(own_cluster, accounts[0])
+    victim = masters[accounts[0].id]
     own_cluster.kill(victim)
     for round_ in range(3):
         for account in accounts:
@@ -85,7 +86,7 @@ async def test_a_master_killed_mid_run_costs_cache_hits_never_errors_or_stale_li
             written[account.id].append(f"down {round_}")
             cache, listed = await texts(two, account)
             assert listed == written[account.id]
-            if master_of(own_cluster, account) == victim:
+            if masters[account.id] == victim:
                 assert cache == "miss"
             assert (await texts(one, account))[1] == written[account.id]
 

@@ -21,7 +21,7 @@ from application.ports import CacheLookup, CacheOutage, Clock, PasswordHasher
 from application.posts import PostsRenderer
 from domain.errors import StorageUnavailable
 from domain.ports import PostRepository, UnitOfWork, UserRepository
-from domain.posts import NewPost, Post, PostQuota
+from domain.posts import NewPost, Post, PostPosition, PostQuota
 from domain.users import Email, NewUser, Password, User
 
 
@@ -101,6 +101,10 @@ class _CountingPosts(PostRepository):
         self._calls.repository_calls += 1
         return await self._inner.list_by_owner(owner_id)
 
+    async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
+        self._calls.repository_calls += 1
+        return await self._inner.page_by_owner(owner_id, after, limit)
+
     async def delete(self, post_id: int, owner_id: int) -> bool:
         self._calls.repository_calls += 1
         return await self._inner.delete(post_id, owner_id)
@@ -162,6 +166,9 @@ class _DownPosts(PostRepository):
         raise StorageUnavailable("down")
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
+        raise StorageUnavailable("down")
+
+    async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
         raise StorageUnavailable("down")
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
