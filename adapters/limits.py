@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
+from adapters.cache.redis import RedisClient
 from application.limits import Rate, RateLimiter, Rates, Room
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,21 @@ def in_process_limiter() -> LimitsRateLimiter:
     return LimitsRateLimiter(MemoryStorage())
 
 
-def redis_storage(client: Redis, url: str, prefix: str) -> RedisStorage:
+def redis_storage(client: RedisClient, url: str, prefix: str, timeout_seconds: float) -> RedisStorage:
     """`limits`' Redis storage on redis-py (not coredis) over `client`'s connection pool, so it has
-    the same timeouts and retry policy as the cache; its errors come out as StorageError."""
+    the same timeouts and retry policy as the cache; its errors come out as StorageError.
+
+    For a Redis Cluster, `limits` opens a cluster client of its own with `timeout_seconds` (it takes
+    no client); each counter is one key, so no operation spans slots."""
+    if isinstance(client, RedisCluster):
+        return RedisClusterStorage(
+            f"async+{url}",
+            implementation="redispy",
+            wrap_exceptions=True,
+            key_prefix=f"{prefix}limits",
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+        )
     options: dict[str, Any] = {"connection_pool": client.connection_pool}
     return RedisStorage(
         f"async+{url}",
@@ -84,6 +97,14 @@ def redis_storage(client: Redis, url: str, prefix: str) -> RedisStorage:
         key_prefix=f"{prefix}limits",
         **options,
     )
+
+
+async def close_redis_storage(storage: RedisStorage) -> None:
+    """`limits` has no close: the cluster client it opened for a Redis Cluster is closed here (over one
+    Redis it uses the pool of a client that the caller closes)."""
+    client = getattr(storage.bridge, "storage", None)
+    if isinstance(storage, RedisClusterStorage) and isinstance(client, RedisCluster):
+        await client.aclose()
 
 
 class FallbackRateLimiter(RateLimiter):

@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.cache.redis import RedisPostsCache, create_client
-from adapters.limits import FallbackRateLimiter, LimitsRateLimiter, in_process_limiter, redis_storage
+from adapters.limits import (
+    FallbackRateLimiter,
+    LimitsRateLimiter,
+    close_redis_storage,
+    in_process_limiter,
+    redis_storage,
+)
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from adapters.sqlalchemy.engine import EngineOptions, create_engine, create_sessionmaker, ping
 from adapters.sqlalchemy.uow import SqlUnitOfWork
@@ -91,5 +97,10 @@ def open_limiter(settings: Settings) -> Limiter:
     if settings.cache_url == MEMORY_URL:
         return Limiter(in_process_limiter(), _nothing)
     client = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
-    shared = LimitsRateLimiter(redis_storage(client, settings.cache_url, settings.cache_key_prefix))
-    return Limiter(FallbackRateLimiter(shared, in_process_limiter()), client.aclose)
+    storage = redis_storage(client, settings.cache_url, settings.cache_key_prefix, REDIS_TIMEOUT_SECONDS)
+
+    async def close() -> None:
+        await close_redis_storage(storage)
+        await client.aclose()
+
+    return Limiter(FallbackRateLimiter(LimitsRateLimiter(storage), in_process_limiter()), close)

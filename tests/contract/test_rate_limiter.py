@@ -1,29 +1,60 @@
-"""The RateLimiter contract, held by the in-process counters and by Redis."""
+"""The RateLimiter contract, held by the in-process counters, by Redis and by a Redis Cluster."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
+from limits.aio.storage import RedisStorage
 
-from adapters.cache.redis import create_client
-from adapters.limits import LimitsRateLimiter, in_process_limiter, redis_storage
+from adapters.cache.redis import RedisClient, create_client
+from adapters.limits import LimitsRateLimiter, close_redis_storage, in_process_limiter, redis_storage
 from application.limits import Rate, RateLimiter
+from tests import realservers
+from tests.rediscluster import LocalRedisCluster
 
 THREE_PER_HOUR = (Rate(3, 3600),)
+TIMEOUT_SECONDS = 0.5
 
 
-@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+@pytest.fixture(
+    params=[
+        "in-process",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
+async def make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], RateLimiter]]:
+    """Builds limiters that share their counts the way the backend shares them between processes."""
     if request.param == "in-process":
-        yield in_process_limiter()
+        shared = in_process_limiter()
+        yield lambda: shared
         return
-    redis_url: str = request.getfixturevalue("redis_url")
-    prefix: str = request.getfixturevalue("redis_prefix")
-    client = create_client(redis_url, 0.5)
-    yield LimitsRateLimiter(redis_storage(client, redis_url, prefix))
-    await client.aclose()
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        prefix: str = request.getfixturevalue("redis_prefix")
+    else:
+        cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
+        url, prefix = cluster.url, realservers.unique_name("") + ":"
+    clients: list[RedisClient] = []
+    opened: list[RedisStorage] = []
+
+    def make() -> RateLimiter:
+        clients.append(create_client(url, TIMEOUT_SECONDS))
+        opened.append(redis_storage(clients[-1], url, prefix, TIMEOUT_SECONDS))
+        return LimitsRateLimiter(opened[-1])
+
+    yield make
+    for storage in opened:
+        await close_redis_storage(storage)
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def limiter(make_limiter: Callable[[], RateLimiter]) -> RateLimiter:
+    return make_limiter()
 
 
 async def test_hits_are_counted_until_the_rate_is_reached_then_refused_with_a_wait(
@@ -89,3 +120,12 @@ async def test_a_window_lets_events_in_again_once_it_has_moved_on(limiter: RateL
     await asyncio.sleep(retry_after + 0.05)
 
     assert await limiter.hit("post", one_per_second, "7") is None
+
+
+async def test_limiters_of_one_backend_share_counts_like_processes(
+    make_limiter: Callable[[], RateLimiter],
+) -> None:
+    one, other = make_limiter(), make_limiter()
+    for _ in range(3):
+        await one.hit("register", THREE_PER_HOUR, "192.0.2.1")
+    assert await other.hit("register", THREE_PER_HOUR, "192.0.2.1") is not None
