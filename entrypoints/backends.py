@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import attrs
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.memory import InProcessPostsCache
-from adapters.cache.redis import RedisPostsCache, create_client
+from adapters.cache.redis import RedisClient, RedisPostsCache, create_client
 from adapters.limits import (
     FallbackRateLimiter,
     LimitsRateLimiter,
@@ -53,7 +52,7 @@ class Cache:
     ping: Callable[[], Awaitable[None]]
     close: Callable[[], Awaitable[None]]
     # The Redis client, when there is one: tracing instruments it.
-    redis: Redis | None = None
+    redis: RedisClient | None = None
 
 
 def engine_options(settings: Settings) -> EngineOptions:

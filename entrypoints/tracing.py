@@ -21,8 +21,9 @@ from entrypoints.http.route_templates import UNMATCHED
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-    from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from adapters.cache.redis import RedisClient
 
 EXPORTERS = frozenset({"otlp", "console"})
 DEFAULT_SERVICE_NAME = "hexpost"
@@ -80,7 +81,7 @@ class Tracing:
         for processor in processors:
             self.provider.add_span_processor(processor)
         self._engines: list[AsyncEngine] = []
-        self._clients: list[Redis] = []
+        self._clients: list[RedisClient] = []
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Tracing:
@@ -106,7 +107,7 @@ class Tracing:
         )
         self._engines.append(engine)
 
-    def instrument_redis(self, client: Redis) -> None:
+    def instrument_redis(self, client: RedisClient) -> None:
         from opentelemetry.instrumentation.redis import RedisInstrumentor
 
         RedisInstrumentor.instrument_client(client, tracer_provider=self.provider)

@@ -12,6 +12,7 @@ import pytest
 from redis.crc import key_slot
 
 from entrypoints.container import Container, close
+from tests import realservers
 from tests.conftest import migrate_to
 from tests.e2e.helpers import ADD_POST, GET_POSTS, Account, register
 from tests.http_client import in_process_client
@@ -109,3 +110,41 @@ async def test_a_master_killed_mid_run_costs_cache_hits_never_errors_or_stale_li
             break
         await asyncio.sleep(0.1)
     assert cached == len(accounts)
+
+
+@pytest.fixture
+async def two_processes(
+    make_container: Callable[..., Container], redis_cluster: LocalRedisCluster, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two containers wired like two server processes on the run's cluster and one SQLite file."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'etag.db'}"
+    migrate_to(database_url)
+    prefix = realservers.unique_name("") + ":"
+    containers = [
+        make_container(database_url=database_url, cache_url=redis_cluster.url, cache_key_prefix=prefix)
+        for _ in range(2)
+    ]
+    async with (
+        in_process_client(containers[0], close_container=False) as one,
+        in_process_client(containers[1], base_url="http://b", close_container=False) as two,
+    ):
+        yield one, two
+    for container in containers:
+        await close(container)
+
+
+async def test_a_write_through_one_process_changes_the_etag_the_other_answers_with(
+    two_processes: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    one, two = two_processes
+    account = await register(one)
+    await add(one, account, "first")
+    etag = (await one.get(GET_POSTS, headers=account.auth)).headers["etag"]
+    unchanged = await two.get(GET_POSTS, headers={**account.auth, "If-None-Match": etag})
+    assert (unchanged.status_code, unchanged.headers["x-cache"]) == (304, "hit")
+
+    await add(two, account, "second")
+    changed = await one.get(GET_POSTS, headers={**account.auth, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert [post["text"] for post in changed.json()] == ["first", "second"]
+    assert changed.headers["etag"] != etag
