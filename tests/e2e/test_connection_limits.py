@@ -9,12 +9,14 @@ import json
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from entrypoints.settings import Settings, configuration_error
 from tests.e2e.helpers import REGISTER
 from tests.servers import Server, running_server, server_environment
 
@@ -307,3 +309,39 @@ def test_a_full_server_sheds_with_503_at_once_and_a_client_leaving_the_queue_fre
     assert liveness.status_code == 200
     assert registered.startswith(b"HTTP/1.1 201 ")
     assert served_in_turn.startswith(b"HTTP/1.1 200 ")
+
+
+OFF = dict.fromkeys(
+    (
+        "HEXPOST_MAX_IN_FLIGHT",
+        "HEXPOST_MAX_QUEUED",
+        "HEXPOST_MAX_CONNECTIONS",
+        "HEXPOST_MAX_HEADER_BYTES",
+        "HEXPOST_HEADER_TIMEOUT_SECONDS",
+        "HEXPOST_BODY_TIMEOUT_SECONDS",
+    ),
+    "off",
+)
+
+
+def test_with_every_limit_off_the_server_serves_and_takes_a_64_kib_header(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    directory = tmp_path_factory.mktemp("unlimited")
+    environment = server_environment(directory, database_url="memory://", **OFF)
+    with running_server(directory, environment, migrate=False) as unlimited, _connect(unlimited) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: hexpost.test\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n")
+        answer = _one_answer(client)
+
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_off_lifts_a_limit_and_a_bad_value_is_named(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(**{name.removeprefix("HEXPOST_").lower(): "OFF" for name in OFF})
+    assert all(getattr(settings, name.removeprefix("HEXPOST_").lower()) is None for name in OFF)
+
+    with pytest.raises(ValidationError) as refused:
+        make_settings(max_queued="-1", header_timeout_seconds="soon")
+    line = configuration_error(refused.value)
+    assert "HEXPOST_MAX_QUEUED: " in line
+    assert "HEXPOST_HEADER_TIMEOUT_SECONDS: " in line
