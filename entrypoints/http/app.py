@@ -99,9 +99,6 @@ def create_app(container: Container) -> Starlette:
         ]
     )
     templates = route_templates(routes)
-    if metrics is not None:
-        # Outside everything but the request log, so that it counts the 413s and 500s too.
-        middleware.insert(0, Middleware(HttpMetrics, metrics=metrics, templates=templates))
 
     # The request log sits outside everything else but the trace (see LoggedStarlette).
     return LoggedStarlette(
@@ -111,6 +108,7 @@ def create_app(container: Container) -> Starlette:
         lifespan=lifespan,
         tracing=None if tracing is None else lambda app: tracing.middleware(app, templates),
         trace_id=None if tracing is None else tracing.trace_id,
+        observer=None if metrics is None else HttpMetrics(metrics, templates),
     )
 
 

@@ -1,21 +1,20 @@
-"""`/metrics`, and the ASGI middleware that counts every request by route template, method and status.
+"""`/metrics`, and what counts every request by route template, method and status.
 
-The middleware is pure ASGI and cheap: no Request object, the route template looked up by the
-route object Starlette matched, and the metric children of each (route, method, status) resolved
-once and kept. Logins and 429s are read from the answer's status, so that a new reason for a 429
-(throttling, rate limits) is counted without touching this module.
+Counting is cheap: no layer of its own (the request log reports each request), no Request object,
+the route template looked up by the route object Starlette matched, and the metric children of each
+(route, method, status) resolved once and kept. Logins and 429s are read from the answer's status,
+so that a new reason for a 429 (throttling, rate limits) is counted without touching this module.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from adapters.prometheus import Metrics
 from entrypoints.http.openapi import DocumentedRoute, Operation, Reply
@@ -53,45 +52,29 @@ class _Observation:
 
 
 class HttpMetrics:
-    """Outermost middleware: every answer is counted, the 413s and 500s of inner layers included
-    (an exception with no answer started is counted as the 500 the server will send)."""
+    """Counts every answer: told by the request log (`RequestLog`), the outermost layer, when a
+    request starts and how it ended, so that it needs no layer of its own. A request that ended in
+    an exception before any answer is counted as the 500 the server then sends."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, templates: Mapping[int, str]) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics, templates: Mapping[int, str]) -> None:
         self._metrics = metrics
         self._templates = templates
         self._in_flight = metrics.in_flight
         self._observations: dict[tuple[str, str, int], _Observation] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = time.perf_counter()
+    def started(self) -> None:
+        self._in_flight.value += 1
 
-        async def send_and_see(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self._in_flight.inc()
-        try:
-            await self.app(scope, receive, send_and_see)
-        finally:
-            self._in_flight.dec()
-            self._observe(scope, status, time.perf_counter() - started)
-
-    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+    def finished(self, scope: Scope, status: int | None, seconds: float) -> None:
+        self._in_flight.value -= 1
         route = self._templates.get(id(scope.get("route")), UNMATCHED)
         method = scope["method"]
         if method not in METHODS:
             method = OTHER_METHOD
-        key = (route, method, status)
+        key = (route, method, status or 500)
         observation = self._observations.get(key)
         if observation is None:
-            observation = self._observations[key] = _Observation(self._metrics, route, method, status)
+            observation = self._observations[key] = _Observation(self._metrics, *key)
         observation.requests.inc()
         observation.duration.observe(seconds)
         for child in observation.extra:

@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -64,15 +64,30 @@ def _logged_path(scope: Scope) -> str:
     return path if len(path) <= _MAX_LOGGED_PATH else path[:_MAX_LOGGED_PATH] + "..."
 
 
+class RequestObserver(Protocol):
+    def started(self) -> None: ...
+
+    def finished(self, scope: Scope, status: int | None, seconds: float) -> None:
+        """`status` None: the app ended without answering (the server answers 500)."""
+        ...
+
+
 class RequestLog:
     """Outermost ASGI middleware: it must see every response, the 500 and the body cap's 413
     included. It never reads or buffers bodies."""
 
-    def __init__(self, app: ASGIApp, trace_id: Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        trace_id: Callable[[], str | None] | None = None,
+        observer: RequestObserver | None = None,
+    ) -> None:
         self.app = app
         self._new_id = request_ids()
         # Set only when tracing is on: the request's lines then name its trace.
         self._trace_id = trace_id
+        # Told of every request too (the metrics), without a layer of its own.
+        self._observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,6 +113,9 @@ class RequestLog:
         token = request_id_var.set(rid)
         trace_id = None if self._trace_id is None else self._trace_id()
         trace_token = None if trace_id is None else trace_id_var.set(trace_id)
+        observer = self._observer
+        if observer is not None:
+            observer.started()
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -107,7 +125,10 @@ class RequestLog:
             # Starlette re-raises an error after its handler has answered 500 and logged the
             # traceback: the client has its answer, and the server need not log it twice.
         finally:
-            self._log(scope, status, time.perf_counter() - started, state.get(_USER_ID_STATE), rid, trace_id)
+            seconds = time.perf_counter() - started
+            self._log(scope, status, seconds, state.get(_USER_ID_STATE), rid, trace_id)
+            if observer is not None:
+                observer.finished(scope, status, seconds)
             request_id_var.reset(token)
             if trace_token is not None:
                 trace_id_var.reset(trace_token)
@@ -134,19 +155,22 @@ class LoggedStarlette(Starlette):
     included, so that even a 500 carries the request id and is logged with its status.
 
     `tracing`, when set, wraps even the log (so that the request's span is current when its lines
-    are written), and `trace_id` names that span's trace in them."""
+    are written), and `trace_id` names that span's trace in them; `observer` is told of every
+    request (the metrics)."""
 
     def __init__(
         self,
         *args: Any,
         tracing: Callable[[ASGIApp], ASGIApp] | None = None,
         trace_id: Callable[[], str | None] | None = None,
+        observer: RequestObserver | None = None,
         **kwargs: Any,
     ) -> None:
         self._tracing = tracing
         self._trace_id = trace_id
+        self._observer = observer
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        logged = RequestLog(super().build_middleware_stack(), self._trace_id)
+        logged = RequestLog(super().build_middleware_stack(), self._trace_id, self._observer)
         return logged if self._tracing is None else self._tracing(logged)

@@ -9,8 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 from dependency_injector import providers
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -19,6 +17,7 @@ from adapters.prometheus import Metrics
 from entrypoints.backends import Cache
 from entrypoints.container import Container
 from entrypoints.http.metrics import HttpMetrics
+from entrypoints.http.request_log import LoggedStarlette
 from entrypoints.http.route_templates import UNMATCHED, route_templates
 from tests.conftest import migrate_to
 from tests.http_client import in_process_client
@@ -127,10 +126,7 @@ async def test_a_429_counts_as_rate_limited_and_on_a_login_route_as_throttled() 
         Mount("/elsewhere", routes=[Route("/add", refuse, methods=["POST"])]),
     ]
     metrics = Metrics()
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(HttpMetrics, metrics=metrics, templates=route_templates(routes))],
-    )
+    app = LoggedStarlette(routes=routes, observer=HttpMetrics(metrics, route_templates(routes)))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         await http.post("/api/v1/users/login")
         await http.post("/api/v1/users/login")
@@ -148,10 +144,7 @@ async def test_an_unhandled_error_is_counted_as_the_500_it_becomes() -> None:
 
     routes = [Route("/fails/{thing}", fail)]
     metrics = Metrics()
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(HttpMetrics, metrics=metrics, templates=route_templates(routes))],
-    )
+    app = LoggedStarlette(routes=routes, observer=HttpMetrics(metrics, route_templates(routes)))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         assert (await http.get("/fails/1")).status_code == 500
