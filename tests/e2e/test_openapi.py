@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.docs import ASSETS, ASSETS_URL
 from entrypoints.http.openapi import TOKEN_URL, documented_methods
+from tests.http_client import in_process_client
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -153,3 +154,17 @@ async def test_the_docs_page_loads_swagger_ui_from_hexpost_itself(http: httpx.As
     for name in ASSETS:
         assert (await http.get(f"{ASSETS_URL}/{name}")).status_code == 200
     assert (await http.get(f"{ASSETS_URL}/swagger-editor-bundle.js")).status_code == 404
+
+
+def test_metrics_are_documented_as_prometheus_text(document: dict[str, Any]) -> None:
+    scrape = document["paths"]["/metrics"]["get"]
+    assert scrape["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    assert "security" not in scrape
+
+
+async def test_metrics_served_elsewhere_or_off_are_not_in_the_document(
+    make_container: Callable[..., Container],
+) -> None:
+    for setting in ("off", 9464):
+        async with in_process_client(make_container(metrics=setting)) as http:
+            assert "/metrics" not in (await http.get("/openapi.json")).json()["paths"]
