@@ -111,7 +111,7 @@ class RedisPostsCache(PostsCache):
     a failure talking to Redis (refused, reset, no answer within the client's socket timeout)
     makes the cache stay out of the way for `cooldown_seconds`, instead of making every request
     wait for a timeout. Invalidations that could not be sent are kept, retried in the background,
-    and replayed before this process uses the cache again.
+    and sent first by every later use of Redis (`_send_pending`).
 
     Entries over `max_entry_bytes` are not stored: reading one back could take longer than the
     socket timeout and make a healthy Redis look down.
@@ -152,6 +152,7 @@ class RedisPostsCache(PostsCache):
     async def lookup(self, user_id: int, view: str) -> CacheLookup:
         try:
             async with self._available():
+                await self._send_pending()
                 version, entry = await self._client.mget(
                     self._version_key(user_id), self._entry_key(user_id, view)
                 )
@@ -179,6 +180,7 @@ class RedisPostsCache(PostsCache):
         if len(payload) > self._max_entry_bytes:
             return
         async with self._available():
+            await self._send_pending()
             await self._client.set(
                 self._entry_key(user_id, view), version.encode() + b":" + payload, px=self._ttl_ms
             )
@@ -187,7 +189,8 @@ class RedisPostsCache(PostsCache):
         self._pending[user_id] = self._pending.get(user_id, 0) + 1
         try:
             async with self._available():
-                pass
+                # This invalidation goes out with any kept from earlier failures.
+                await self._send_pending()
         except CacheUnavailable:
             self._retry_in_background()
             raise
@@ -199,7 +202,7 @@ class RedisPostsCache(PostsCache):
 
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
-        """Waits for a connection slot, replays pending invalidations; Redis failures become
+        """Waits for a connection slot, Redis failures become
         CacheUnavailable."""
         if self.cooling_down:
             raise CacheUnavailable("cache cooling down after a failure")
@@ -212,7 +215,6 @@ class RedisPostsCache(PostsCache):
             # Redis may have failed someone else while this request queued.
             if self.cooling_down:
                 raise CacheUnavailable("cache cooling down after a failure")
-            await self._replay_pending()
             yield
         except REDIS_FAILURES as exc:
             self._down_until = self._timer() + self._cooldown
@@ -221,7 +223,9 @@ class RedisPostsCache(PostsCache):
         finally:
             self._slots.release()
 
-    async def _replay_pending(self) -> None:
+    async def _send_pending(self) -> None:
+        """Sends the invalidations kept from failures. Every use of Redis begins with this step, so
+        this process never reads an entry that one of its own kept invalidations has made stale."""
         if not self._pending:
             return
         sent = dict(self._pending)
@@ -244,15 +248,12 @@ class RedisPostsCache(PostsCache):
             await asyncio.sleep(max(self._cooldown, self._down_until - self._timer()))
             with contextlib.suppress(CacheUnavailable):
                 async with self._available():
-                    pass
-
-    @property
-    def pending_invalidations(self) -> int:
-        return len(self._pending)
+                    await self._send_pending()
 
     async def ping(self) -> None:
         """Raises CacheUnavailable."""
         async with self._available():
+            await self._send_pending()
             await self._client.ping()
 
     async def close(self) -> None:
@@ -262,5 +263,5 @@ class RedisPostsCache(PostsCache):
                 await self._replayer
         # A last attempt: once this process is gone, nobody else knows these users' entries are stale.
         with contextlib.suppress(*REDIS_FAILURES):
-            await self._replay_pending()
+            await self._send_pending()
         await self._client.aclose()
