@@ -265,6 +265,8 @@ def check(statements: Sequence[Statement], state: dict[str, dict[str, Any]]) -> 
         except NotShardReady as exc:
             problems.append(f"{exc}: {statement.sql}")
             continue
+        if re.search(r"ORDER BY\s+[`\"]?\w+[`\"]?\.[`\"]?id[`\"]?\b", statement.sql, re.IGNORECASE):
+            problems.append(f"orders by id first, but ids need not be ordered: {statement.sql}")
         for route in found:
             if route.user is None:
                 continue
