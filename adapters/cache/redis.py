@@ -202,8 +202,8 @@ class RedisPostsCache(PostsCache):
 
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
-        """Waits for a connection slot, Redis failures become
-        CacheUnavailable."""
+        """Waits for a connection slot; Redis failures become CacheUnavailable, and keep Redis out of
+        the way for a cool-down."""
         if self.cooling_down:
             raise CacheUnavailable("cache cooling down after a failure")
         try:
