@@ -36,10 +36,16 @@ CacheLookup = CacheHit | CacheMiss | CacheOutage
 
 
 class PostsCache(Protocol):
-    """Serialized post lists per user and view, invalidated by bumping the user's version.
+    """Serialized post lists per user and view, invalidated by bumping the user's version. A view
+    names one wire format and its version (`canonical.1`), so a process that renders differently
+    never serves, or is served, another format's bytes from a shared cache.
 
     A fill made against an older version than the current one is never served, which is what keeps a
     reader that loaded the list before a write from resurrecting it after the write's invalidation.
+
+    An invalidation that fails is kept: the cache sends it before this process serves anything from
+    the cache again, and retries it meanwhile, so that a write is never hidden by an entry from
+    before it once the cache is back.
     """
 
     async def lookup(self, user_id: int, view: str) -> CacheLookup:
@@ -51,7 +57,7 @@ class PostsCache(Protocol):
         ...
 
     async def invalidate(self, user_id: int) -> None:
-        """Raises CacheUnavailable."""
+        """Raises CacheUnavailable, and then keeps the invalidation (see the class)."""
         ...
 
 

@@ -11,7 +11,7 @@ import attrs
 from application.errors import CacheUnavailable
 from application.limits import RateLimit
 from application.ports import CacheHit, CacheMiss, CacheOutage, Clock, PostsCache
-from domain.errors import NotAuthenticated, PostNotFound
+from domain.errors import NotAuthenticated
 from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
 from domain.users import User
@@ -163,16 +163,17 @@ class GetPosts:
 
 
 class DeletePost:
-    """A user deletes one of their own posts; someone else's post is 'not found' and survives."""
+    """A user deletes one of their own posts: True once it is gone. False when they have no post with
+    that id; someone else's post with it survives."""
 
     def __init__(self, uow: UnitOfWorkFactory, cache: PostsCache) -> None:
         self._uow = uow
         self._cache = cache
 
-    async def execute(self, user_id: int, post_id: int) -> None:
+    async def execute(self, user_id: int, post_id: int) -> bool:
         async with self._uow() as uow:
             deleted = await uow.posts.delete(post_id, user_id)
             await uow.commit()
-        if not deleted:
-            raise PostNotFound
-        await _invalidate(self._cache, user_id)
+        if deleted:
+            await _invalidate(self._cache, user_id)
+        return deleted

@@ -6,7 +6,7 @@ import attrs
 
 from application.limits import LoginThrottle, RateLimit
 from application.ports import Clock, IssuedToken, PasswordHasher, TokenService
-from domain.errors import InvalidCredentials, InvalidPassword
+from domain.errors import DomainError, InvalidCredentials, InvalidEmail, InvalidPassword
 from domain.ports import UnitOfWorkFactory
 from domain.users import Email, NewUser, Password, User
 
@@ -60,7 +60,7 @@ class RegisterUser:
 
     async def execute(self, email: str, password: str, address: str) -> Registered:
         await self._per_address.count(address)
-        account = Email(email)
+        account = Email.parse(email)
         password_hash = await self._hasher.hash(self._policy.new_password(password))
         async with self._uow() as uow:
             user = await uow.users.add(NewUser(account, password_hash, self._clock.now()))
@@ -68,10 +68,25 @@ class RegisterUser:
         return Registered(user.id, user.email.value, self._tokens.issue(user.id))
 
 
+def _as_once_stored(email: str) -> Email | None:
+    """How an address today's rules refuse was stored if looser rules once let it in; None when no
+    rules ever could have."""
+    candidate = email.strip().lower()
+    if "@" not in candidate or len(candidate) > Email.MAX_LENGTH or not candidate.isprintable():
+        return None
+    try:
+        candidate.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return Email(candidate)
+
+
 class LogIn:
     """A token for the right email and password. An unknown email and a wrong password fail alike,
     after the same hashing work; failures are throttled (LoginThrottle). A successful login whose
-    stored hash was made with older parameters stores a hash made with the current ones."""
+    stored hash was made with older parameters stores a hash made with the current ones. An account
+    stored under an address today's rules refuse still logs in; with such an address every failure
+    is the validation error, so it tells nothing either."""
 
     def __init__(
         self,
@@ -86,7 +101,14 @@ class LogIn:
         self._throttle = throttle
 
     async def execute(self, email: str, password: str, address: str) -> IssuedToken:
-        account = Email(email)
+        failure: DomainError = InvalidCredentials()
+        try:
+            account = Email.parse(email)
+        except InvalidEmail as refused:
+            once_stored = _as_once_stored(email)
+            if once_stored is None:
+                raise
+            account, failure = once_stored, refused
         verified: User | None = None
 
         async def verify() -> bool:
@@ -98,7 +120,7 @@ class LogIn:
             return verified is not None
 
         if not await self._throttle.attempt(account.value, address, verify):
-            raise InvalidCredentials
+            raise failure
         assert verified is not None
         if self._hasher.needs_rehash(verified.password_hash):
             await self._upgrade(verified, password)

@@ -23,11 +23,19 @@ def _normalise_email(value: str) -> str:
 
 @attrs.frozen
 class Email:
-    """An email address, trimmed, validated and lower-cased: spellings differing in case are one account."""
+    """An email address, trimmed, validated and lower-cased: spellings differing in case are one account.
+
+    `parse` validates an address as it enters the service; the constructor trusts one read back from
+    the store, which was valid under the rules in force when it entered, even if the rules have
+    tightened since."""
 
     MAX_LENGTH: ClassVar[int] = 320
 
-    value: str = attrs.field(converter=_normalise_email)
+    value: str
+
+    @classmethod
+    def parse(cls, value: str) -> Email:
+        return cls(_normalise_email(value))
 
     def __str__(self) -> str:
         return self.value

@@ -17,7 +17,7 @@ from adapters.passwords import Argon2PasswordHasher
 from entrypoints.cli import alembic_config
 from entrypoints.container import Container, close
 from entrypoints.settings import Settings
-from tests import realservers
+from tests import mysql_redis
 from tests.http_client import in_process_client
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ async def client(make_container: Callable[..., Container]) -> AsyncIterator[http
         yield http
 
 
-# --- Real MySQL (MariaDB) and Redis: see tests/realservers.py -------------------------------------
+# --- Real MySQL (MariaDB) and Redis: see tests/mysql_redis.py -------------------------------------
 
 
 def migrate_to(url: str, revision: str = "head") -> None:
@@ -88,19 +88,19 @@ def migrate_to(url: str, revision: str = "head") -> None:
 @pytest.fixture(scope="session")
 def mysql_database() -> Iterator[str]:
     """This run's MySQL database, migrated to head; dropped at the end of the run."""
-    url = realservers.create_database()
+    url = mysql_redis.create_database()
     try:
         migrate_to(url)
         yield url
     finally:
-        realservers.drop_database(url)
+        mysql_redis.drop_database(url)
 
 
 @pytest.fixture
 async def mysql_url(mysql_database: str) -> AsyncIterator[str]:
     """The run's migrated MySQL database, emptied after each test."""
     yield mysql_database
-    await realservers.empty_tables(mysql_database)
+    await mysql_redis.empty_tables(mysql_database)
 
 
 @pytest.fixture
@@ -109,32 +109,32 @@ def make_mysql_database() -> Iterator[Callable[[], str]]:
     created: list[str] = []
 
     def make() -> str:
-        created.append(realservers.create_database())
+        created.append(mysql_redis.create_database())
         return created[-1]
 
     yield make
     for url in created:
-        realservers.drop_database(url)
+        mysql_redis.drop_database(url)
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    return realservers.check_redis()
+    return mysql_redis.check_redis()
 
 
 @pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of the test's own in the shared Redis; its keys are deleted afterwards."""
-    prefix = realservers.unique_name("") + ":"
+    prefix = mysql_redis.unique_name("") + ":"
     yield prefix
-    realservers.delete_keys(prefix, redis_url)
+    mysql_redis.delete_keys(prefix, redis_url)
 
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[LocalRedisCluster]:
     """A 3-master Redis Cluster for the whole run (tests/rediscluster.py); tests that kill a master
     start their own."""
-    from tests.rediscluster import LocalRedisCluster  # here: tests.servers imports this module
+    from tests.rediscluster import LocalRedisCluster  # here: tests.hexpost_servers imports this module
 
     cluster = LocalRedisCluster()
     try:

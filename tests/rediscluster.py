@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from tests.hexpost_servers import free_port
 
 MASTERS = 3
 # How long a master may be silent before the others mark it failed: short, so a fault test does

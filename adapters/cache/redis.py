@@ -100,7 +100,7 @@ class RedisPostsCache(PostsCache):
 
     When Redis fails, the cache stays out of the way for `cooldown_seconds` instead of making every
     request wait for a timeout. Invalidations that could not be sent are kept, retried in the
-    background, and replayed before this process uses the cache again.
+    background, and sent first by every later use of Redis (`_send_pending`).
     """
 
     def __init__(
@@ -132,6 +132,7 @@ class RedisPostsCache(PostsCache):
     async def lookup(self, user_id: int, view: str) -> CacheLookup:
         try:
             async with self._available():
+                await self._send_pending()
                 version, entry = await self._client.mget(
                     self._version_key(user_id), self._entry_key(user_id, view)
                 )
@@ -157,6 +158,7 @@ class RedisPostsCache(PostsCache):
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         async with self._available():
+            await self._send_pending()
             await self._client.set(
                 self._entry_key(user_id, view), version.encode() + b":" + payload, px=self._ttl_ms
             )
@@ -165,25 +167,27 @@ class RedisPostsCache(PostsCache):
         self._pending[user_id] = self._pending.get(user_id, 0) + 1
         try:
             async with self._available():
-                pass
+                # This invalidation goes out with any kept from earlier failures.
+                await self._send_pending()
         except CacheUnavailable:
             self._retry_in_background()
             raise
 
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
-        """Replays pending invalidations first; Redis failures become CacheUnavailable."""
+        """Redis failures become CacheUnavailable, and keep Redis out of the way for a cool-down."""
         if self._timer() < self._down_until:
             raise CacheUnavailable("cache cooling down after a failure")
         try:
-            await self._replay_pending()
             yield
         except REDIS_FAILURES as exc:
             self._down_until = self._timer() + self._cooldown
             log.warning("redis unavailable: %r", exc)
             raise CacheUnavailable(type(exc).__name__) from exc
 
-    async def _replay_pending(self) -> None:
+    async def _send_pending(self) -> None:
+        """Sends the invalidations kept from failures. Every use of Redis begins with this step, so
+        this process never reads an entry that one of its own kept invalidations has made stale."""
         if not self._pending:
             return
         sent = dict(self._pending)
@@ -206,15 +210,12 @@ class RedisPostsCache(PostsCache):
             await asyncio.sleep(max(self._cooldown, self._down_until - self._timer()))
             with contextlib.suppress(CacheUnavailable):
                 async with self._available():
-                    pass
-
-    @property
-    def pending_invalidations(self) -> int:
-        return len(self._pending)
+                    await self._send_pending()
 
     async def ping(self) -> None:
         """Raises CacheUnavailable."""
         async with self._available():
+            await self._send_pending()
             await self._client.ping()
 
     async def close(self) -> None:
@@ -224,5 +225,5 @@ class RedisPostsCache(PostsCache):
                 await self._replayer
         # A last attempt: once this process is gone, nobody else knows these users' entries are stale.
         with contextlib.suppress(*REDIS_FAILURES):
-            await self._replay_pending()
+            await self._send_pending()
         await self._client.aclose()

@@ -8,29 +8,32 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.container import Container, close
+from entrypoints.http import canonical as canonical_api
+from entrypoints.http import compat as compat_api
 from entrypoints.http.admission import Admission
-from entrypoints.http.canonical import CanonicalApi
-from entrypoints.http.compat import CompatApi
 from entrypoints.http.docs import with_docs
-from entrypoints.http.errors import CANONICAL_ERRORS, COMPAT_ERRORS, EXCEPTION_HANDLERS, UseErrorTable
+from entrypoints.http.errors import APP_HANDLERS, ErrorTable, exception_handlers_for
 from entrypoints.http.health import LIVENESS_PATH, Health
 from entrypoints.http.limits import BodyLimit
 from entrypoints.http.metrics import METRICS_PATH, HttpMetrics, metrics_route
 from entrypoints.http.request_log import REQUEST_ID_HEADER, LoggedStarlette
 from entrypoints.http.route_templates import route_templates
+from entrypoints.http.wire import Limits
 from entrypoints.metrics import metrics_lifetime
 
 
 def create_app(container: Container) -> Starlette:
     settings = container.settings()
     use_cases = container.use_cases()
-    canonical = CanonicalApi(use_cases, container.page_cursors())
-    compat = CompatApi(use_cases)
-    compat_errors = [Middleware(UseErrorTable, table=COMPAT_ERRORS)]
+    limits = Limits(settings.max_post_bytes, settings.cache_ttl_seconds)
+    canonical = canonical_api.CanonicalApi(use_cases, limits, container.page_cursors())
+    compat = compat_api.CompatApi(use_cases, limits)
+    compat_errors = [answering(compat_api.error_table(limits))]
 
     health = Health(
         {
@@ -91,7 +94,7 @@ def create_app(container: Container) -> Starlette:
             Mount(
                 "/api/v1",
                 routes=canonical.routes(),
-                middleware=[Middleware(UseErrorTable, table=CANONICAL_ERRORS)],
+                middleware=[answering(canonical_api.error_table(limits))],
             ),
             # The compatibility API (README-A) at the old service's paths.
             Mount("/auth", routes=compat.auth_routes(), middleware=compat_errors),
@@ -104,7 +107,7 @@ def create_app(container: Container) -> Starlette:
     return LoggedStarlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=APP_HANDLERS,
         lifespan=lifespan,
         tracing=None if tracing is None else lambda app: tracing.middleware(app, templates),
         trace_id=None if tracing is None else tracing.trace_id,
@@ -122,3 +125,8 @@ def cors(origins: list[str]) -> Middleware:
         expose_headers=["X-Cache", "ETag", "Link", REQUEST_ID_HEADER],
         max_age=600,
     )
+
+
+def answering(table: ErrorTable) -> Middleware:
+    """A mount's own exception handlers: the routes below it answer errors from `table`."""
+    return Middleware(ExceptionMiddleware, handlers=exception_handlers_for(table))

@@ -6,79 +6,43 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, Field
-from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from application.posts import Page
-from domain.errors import InvalidEmail, PostNotFound
+from domain.errors import (
+    InvalidEmail,
+    PostNotFound,
+)
 from domain.posts import Post
-from domain.users import Password, User
+from domain.users import User
+from entrypoints.http import openapi, wire
 from entrypoints.http.auth import bearer_token, caller
-from entrypoints.http.errors import field_error
-from entrypoints.http.openapi import (
-    BAD_REQUEST_FORM,
-    BEARER,
-    FORM_MEDIA_TYPE,
-    IF_NONE_MATCH,
-    JSON_MEDIA_TYPE,
-    LIST_HEADERS,
-    LOGIN_THROTTLED,
-    NOT_MODIFIED,
-    OAUTH2_PASSWORD,
-    QUOTA_EXCEEDED,
-    RATE_LIMITED,
-    UNAUTHENTICATED,
-    UNAVAILABLE,
-    UNPROCESSABLE,
-    DocumentedRoute,
-    ErrorResponse,
-    Header,
-    Operation,
-    Parameter,
-    Reply,
-    with_body_errors,
-)
+from entrypoints.http.errors import Answer, ErrorTable, field_error, worded
 from entrypoints.http.pages import CURSOR_LENGTH, PageCursors, next_link, requested_page
-from entrypoints.http.parsing import (
-    FORM_MEDIA_TYPES,
-    RequestBody,
-    client_address,
-    form_fields,
-    json_body,
-    media_type,
-    resource_id,
-)
+from entrypoints.http.parsing import client_address, form_fields, json_body, media_type, resource_id
 from entrypoints.http.responses import JSON, posts_json
-from entrypoints.http.use_cases import UseCases
-from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField
+from entrypoints.http.use_cases import Api, UseCases
 
 
-class RegisterRequest(RequestBody):
-    email: EmailField
-    password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
-
-
-class LoginRequest(RequestBody):
-    email: EmailField
+class LoginRequest(wire.RequestBody):
+    email: wire.EmailField
     password: str
 
 
 class PasswordForm(BaseModel):
     """The OAuth2 password flow's form; `username` is the email."""
 
-    username: EmailField
+    username: wire.EmailField
     password: str
 
 
-class AddPostRequest(RequestBody):
+class AddPostRequest(wire.RequestBody):
     text: Annotated[str, Field(min_length=1)]
 
 
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
+class TokenResponse(wire.BearerResponse):
     expires_in: int
 
 
@@ -99,32 +63,28 @@ class PostResponse(BaseModel):
 
 
 class CanonicalPostsRenderer:
-    view = "v1"
+    # Names the bytes `render` produces in the cache: change it whenever they change.
+    view = "canonical.1"
 
     def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return to_json(
-            [
-                PostResponse(
-                    id=post.id,
-                    text=post.text.value,
-                    created_at=post.created_at.strftime(TIMESTAMP_FORMAT),
-                )
-                for post in posts
-            ]
+        return wire.render_posts(
+            posts,
+            lambda post: PostResponse(id=post.id, text=post.text.value, created_at=wire.timestamp(post)),
         )
 
 
-class CanonicalApi:
-    def __init__(self, use_cases: UseCases, cursors: PageCursors) -> None:
-        self._use = use_cases
+class CanonicalApi(Api):
+    _renderer = CanonicalPostsRenderer()
+
+    def __init__(self, use_cases: UseCases, limits: wire.Limits, cursors: PageCursors) -> None:
+        super().__init__(use_cases, limits)
         self._cursors = cursors
-        self._renderer = CanonicalPostsRenderer()
 
     async def _caller(self, request: Request) -> int:
         return (await caller(request, self._use.resolve_caller, bearer_token(request))).user_id
 
     async def register(self, request: Request) -> Response:
-        body = await json_body(request, RegisterRequest)
+        body = await json_body(request, wire.RegisterRequest)
         registered = await self._use.register_user.execute(body.email, body.password, client_address(request))
         token = registered.token
         return JSON(
@@ -138,7 +98,7 @@ class CanonicalApi:
         )
 
     async def login(self, request: Request) -> Response:
-        if media_type(request) in FORM_MEDIA_TYPES:
+        if media_type(request) in wire.FORM_MEDIA_TYPES:
             # The OAuth2 password flow, so that the docs page's Authorize button works.
             fields = await form_fields(request, tuple(PasswordForm.model_fields))
             email_field, email, password = "username", fields["username"], fields["password"]
@@ -154,8 +114,7 @@ class CanonicalApi:
     async def add_post(self, request: Request) -> Response:
         user_id = await self._caller(request)
         body = await json_body(request, AddPostRequest)
-        post_id = await self._use.add_post.execute(user_id, body.text)
-        return JSON(PostCreatedResponse(PostID=post_id))
+        return JSON(PostCreatedResponse(PostID=await self._use.add_post.execute(user_id, body.text)))
 
     async def get_posts(self, request: Request) -> Response:
         user_id = await self._caller(request)
@@ -169,116 +128,94 @@ class CanonicalApi:
     async def delete_post(self, request: Request) -> Response:
         user_id = await self._caller(request)
         post_id = resource_id(request.path_params["post_id"], ["path", "post_id"])
-        if post_id is None:
+        if post_id is None or not await self._use.delete_post.execute(user_id, post_id):
             raise PostNotFound
-        await self._use.delete_post.execute(user_id, post_id)
         return Response(status_code=204)
 
     def routes(self) -> list[BaseRoute]:
+        created = openapi.Reply("Created.", PostCreatedResponse)
+        add_post = openapi.add_post_operation("add_post", TAGS, AddPostRequest, created, CALLER, self._limits)
+        get_posts = openapi.get_posts_operation(
+            "get_posts", TAGS, PostResponse, CALLER, self._limits, PAGING, (LINK,)
+        )
         return [
-            DocumentedRoute("/users/register", self.register, "POST", REGISTER),
-            DocumentedRoute("/users/login", self.login, "POST", LOGIN),
-            DocumentedRoute("/posts/add-post", self.add_post, "POST", ADD_POST),
-            DocumentedRoute("/posts/get-posts", self.get_posts, "GET", GET_POSTS),
-            DocumentedRoute("/posts/delete-post/{post_id}", self.delete_post, "DELETE", DELETE_POST),
+            openapi.DocumentedRoute("/users/register", self.register, "POST", REGISTER),
+            openapi.DocumentedRoute("/users/login", self.login, "POST", LOGIN),
+            openapi.DocumentedRoute("/posts/add-post", self.add_post, "POST", add_post),
+            openapi.DocumentedRoute("/posts/get-posts", self.get_posts, "GET", get_posts),
+            openapi.DocumentedRoute("/posts/delete-post/{post_id}", self.delete_post, "DELETE", DELETE_POST),
         ]
 
 
 TAGS = ("canonical API",)
-POSTS_SECURITY = (OAUTH2_PASSWORD, BEARER)
-
-REGISTER = Operation(
-    "register",
-    "Register a user and receive a token",
-    TAGS,
-    with_body_errors(
-        {
-            201: Reply("Registered; the token is ready to use.", RegisterResponse),
-            400: Reply("A user with this email already exists.", ErrorResponse),
-            429: RATE_LIMITED,
-        }
-    ),
-    body={JSON_MEDIA_TYPE: RegisterRequest},
-)
-LOGIN = Operation(
-    "login",
-    "Log in with JSON, or with the OAuth2 password form (username = email)",
-    TAGS,
-    with_body_errors(
-        {
-            200: Reply("Logged in.", TokenResponse),
-            400: BAD_REQUEST_FORM,
-            404: Reply("Unknown email or wrong password (one answer for both).", ErrorResponse),
-            429: LOGIN_THROTTLED,
-        }
-    ),
-    body={JSON_MEDIA_TYPE: LoginRequest, FORM_MEDIA_TYPE: PasswordForm},
-)
-ADD_POST = Operation(
-    "add_post",
-    "Add a post (its text at most 1 MB in UTF-8)",
-    TAGS,
-    with_body_errors(
-        {
-            200: Reply("Created.", PostCreatedResponse),
-            401: UNAUTHENTICATED,
-            403: QUOTA_EXCEEDED,
-            413: Reply("The text, or the whole body, is too large.", ErrorResponse),
-            429: RATE_LIMITED,
-        }
-    ),
-    body={JSON_MEDIA_TYPE: AddPostRequest},
-    security=POSTS_SECURITY,
-)
-LINK = Header(
+POSTS_SECURITY = (openapi.OAUTH2_PASSWORD, openapi.BEARER)
+CALLER = openapi.Authentication(openapi.UNAUTHENTICATED, security=POSTS_SECURITY)
+LINK = openapi.Header(
     "Link",
     'With `limit`, while more posts follow: `<...?limit=N&after=CURSOR>; rel="next"` (RFC 8288).',
 )
-GET_POSTS = Operation(
-    "get_posts",
-    "List the caller's posts, oldest first, all or a page at a time (cached for up to 5 minutes)",
-    TAGS,
-    {
-        200: Reply(
-            "The caller's posts (with `limit`, at most that many).", list[PostResponse], (*LIST_HEADERS, LINK)
-        ),
-        304: NOT_MODIFIED,
-        401: UNAUTHENTICATED,
-        422: UNPROCESSABLE,
-        503: UNAVAILABLE,
-    },
-    parameters=(
-        Parameter(
-            "limit",
-            "query",
-            f"Page size, 1 to {Page.MAX_LIMIT}: the first `limit` posts, and a `Link` to the next page "
-            "while more follow. Without it, the whole list.",
-            {"type": "integer", "minimum": 1, "maximum": Page.MAX_LIMIT},
-            required=False,
-        ),
-        Parameter(
-            "after",
-            "query",
-            "Where the page starts: an opaque cursor from a `Link` header of the caller's own list (with "
-            "`limit`). A cursor stays valid when posts are deleted; any other string is 422.",
-            {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{{CURSOR_LENGTH}}}$"},
-            required=False,
-        ),
-        IF_NONE_MATCH,
+PAGING = (
+    openapi.Parameter(
+        "limit",
+        "query",
+        f"Page size, 1 to {Page.MAX_LIMIT}: the first `limit` posts, and a `Link` to the next page "
+        "while more follow. Without it, the whole list.",
+        {"type": "integer", "minimum": 1, "maximum": Page.MAX_LIMIT},
+        required=False,
     ),
-    security=POSTS_SECURITY,
+    openapi.Parameter(
+        "after",
+        "query",
+        "Where the page starts: an opaque cursor from a `Link` header of the caller's own list (with "
+        "`limit`). A cursor stays valid when posts are deleted; any other string is 422.",
+        {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{{CURSOR_LENGTH}}}$"},
+        required=False,
+    ),
 )
-DELETE_POST = Operation(
+
+REGISTER = openapi.register_operation(
+    "register",
+    "Register a user and receive a token",
+    TAGS,
+    openapi.Reply("Registered; the token is ready to use.", RegisterResponse),
+    "A user with this email already exists.",
+)
+UNKNOWN_OR_WRONG = openapi.Reply(
+    "Unknown email or wrong password (one answer for both).", openapi.ErrorResponse
+)
+LOGIN = openapi.login_operation(
+    "login",
+    "Log in with JSON, or with the OAuth2 password form (username = email)",
+    TAGS,
+    TokenResponse,
+    {400: openapi.BAD_REQUEST_FORM, 404: UNKNOWN_OR_WRONG},
+    {wire.JSON_MEDIA_TYPE: LoginRequest, wire.FORM_MEDIA_TYPE: PasswordForm},
+)
+DELETE_POST = openapi.Operation(
     "delete_post",
     "Delete one of the caller's posts",
     TAGS,
     {
-        204: Reply("Deleted."),
-        401: UNAUTHENTICATED,
-        404: Reply("No such post of the caller's (someone else's is not found either).", ErrorResponse),
-        422: UNPROCESSABLE,
-        503: UNAVAILABLE,
+        204: openapi.Reply("Deleted."),
+        401: openapi.UNAUTHENTICATED,
+        404: openapi.Reply(
+            "No such post of the caller's (someone else's is not found either).", openapi.ErrorResponse
+        ),
+        422: openapi.UNPROCESSABLE,
+        503: openapi.UNAVAILABLE,
     },
-    parameters=(Parameter("post_id", "path", "The post's id.", {"type": "integer", "format": "int64"}),),
+    parameters=(
+        openapi.Parameter("post_id", "path", "The post's id.", {"type": "integer", "format": "int64"}),
+    ),
     security=POSTS_SECURITY,
 )
+
+
+def error_table(limits: wire.Limits) -> ErrorTable:
+    answers = worded(
+        text_field="text",
+        too_large=f"Text exceeds {limits.post_size} size limit",
+        already_exists="User already exists",
+        bad_credentials=Answer(404, "Invalid email or password"),
+    )
+    return {**answers, PostNotFound: Answer(404, "Post not found")}

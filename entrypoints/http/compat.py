@@ -11,37 +11,21 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
-from pydantic_core import PydanticCustomError, to_json
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from domain.errors import InvalidCredentials, InvalidEmail, PostNotFound
-from domain.posts import Post
-from domain.users import Password, User
-from entrypoints.http.auth import caller
-from entrypoints.http.openapi import (
-    FORM_MEDIA_TYPE,
-    IF_NONE_MATCH,
-    JSON_MEDIA_TYPE,
-    LIST_HEADERS,
-    LOGIN_THROTTLED,
-    NOT_MODIFIED,
-    QUOTA_EXCEEDED,
-    RATE_LIMITED,
-    UNAUTHENTICATED_BY_QUERY,
-    UNAVAILABLE,
-    UNPROCESSABLE,
-    DocumentedRoute,
-    ErrorResponse,
-    Operation,
-    Parameter,
-    Reply,
-    with_body_errors,
+from domain.errors import (
+    InvalidCredentials,
+    InvalidEmail,
 )
+from domain.posts import Post
+from domain.users import User
+from entrypoints.http import openapi, wire
+from entrypoints.http.auth import caller
+from entrypoints.http.errors import Answer, ErrorTable, worded
 from entrypoints.http.parsing import (
-    FORM_MEDIA_TYPES,
-    RequestBody,
     client_address,
     form_fields,
     json_body,
@@ -51,15 +35,9 @@ from entrypoints.http.parsing import (
     unsupported,
 )
 from entrypoints.http.responses import JSON, posts_json
-from entrypoints.http.use_cases import UseCases
-from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField
+from entrypoints.http.use_cases import Api
 
 TOKEN_PARAMETER = "token"
-
-
-class UserCreate(RequestBody):
-    email: EmailField
-    password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
 
 
 class LoginForm(BaseModel):
@@ -77,12 +55,7 @@ class UserRead(BaseModel):
     is_verified: bool = False
 
 
-class BearerResponse(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-
-
-class AddPostBody(RequestBody):
+class AddPostBody(wire.RequestBody):
     Post_Text: Annotated[str, Field(min_length=1)]
 
 
@@ -104,7 +77,7 @@ def _not_a_boolean(value: object) -> object:
     return value
 
 
-class DeletePostBody(RequestBody):
+class DeletePostBody(wire.RequestBody):
     # Lax like FastAPI's `int` otherwise ("12" is 12); ids no row can have delete nothing.
     Post_ID: Annotated[int, BeforeValidator(_not_a_boolean)]
 
@@ -114,40 +87,37 @@ class DetailResponse(BaseModel):
 
 
 class CompatPostsRenderer:
-    view = "compat"
+    # Names the bytes `render` produces in the cache: change it whenever they change.
+    view = "compat.1"
 
     def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return to_json(
-            [
-                PostRead(
-                    Post_ID=post.id,
-                    Post_Text=post.text.value,
-                    User_Email=owner.email.value,
-                    Creation_DateTime=post.created_at.strftime(TIMESTAMP_FORMAT),
-                )
-                for post in posts
-            ]
-        )
+        def row(post: Post) -> PostRead:
+            return PostRead(
+                Post_ID=post.id,
+                Post_Text=post.text.value,
+                User_Email=owner.email.value,
+                Creation_DateTime=wire.timestamp(post),
+            )
+
+        return wire.render_posts(posts, row)
 
 
-class CompatApi:
-    def __init__(self, use_cases: UseCases) -> None:
-        self._use = use_cases
-        self._renderer = CompatPostsRenderer()
+class CompatApi(Api):
+    _renderer = CompatPostsRenderer()
 
     async def _caller(self, request: Request) -> int:
         token = query_value(request, TOKEN_PARAMETER)
         return (await caller(request, self._use.resolve_caller, token)).user_id
 
     async def register(self, request: Request) -> Response:
-        body = await json_body(request, UserCreate)
+        body = await json_body(request, wire.RegisterRequest)
         registered = await self._use.register_user.execute(body.email, body.password, client_address(request))
         return JSON(UserRead(id=registered.user_id, email=registered.email), 201)
 
     async def login(self, request: Request) -> Response:
         # fastapi-users' OAuth2 password form; with no Content-Type it is an empty form (422).
-        if media_type(request) not in (None, *FORM_MEDIA_TYPES):
-            raise unsupported(" or ".join(FORM_MEDIA_TYPES))
+        if media_type(request) not in (None, *wire.FORM_MEDIA_TYPES):
+            raise unsupported(" or ".join(wire.FORM_MEDIA_TYPES))
         fields = await form_fields(request, tuple(LoginForm.model_fields), blank_is_missing=True)
         try:
             token = await self._use.log_in.execute(
@@ -157,7 +127,7 @@ class CompatApi:
             # fastapi-users answers a username that is no email like any failed login. No account
             # can have such an address, so the quicker answer tells nothing about accounts.
             raise InvalidCredentials from None
-        return JSON(BearerResponse(access_token=token.value))
+        return JSON(wire.BearerResponse(access_token=token.value))
 
     async def add_post(self, request: Request) -> Response:
         user_id = await self._caller(request)
@@ -167,104 +137,78 @@ class CompatApi:
 
     async def get_posts(self, request: Request) -> Response:
         user_id = await self._caller(request)
-        result = await self._use.get_posts.execute(user_id, self._renderer)
-        return posts_json(result, request)
+        return posts_json(await self._use.get_posts.execute(user_id, self._renderer), request)
 
     async def delete_post(self, request: Request) -> Response:
-        """Success also when the caller has no such post (README-A): COMPAT_ERRORS answers
-        PostNotFound so."""
+        """Success also when the caller has no such post (README-A); nothing is deleted then."""
         user_id = await self._caller(request)
         body = await json_body(request, DeletePostBody)
         post_id = known_id(body.Post_ID)
-        if post_id is None:
-            raise PostNotFound
-        await self._use.delete_post.execute(user_id, post_id)
+        if post_id is not None:
+            await self._use.delete_post.execute(user_id, post_id)
         return JSON(DetailResponse(detail="Success"))
 
     def auth_routes(self) -> list[BaseRoute]:
         """Mounted at /auth."""
         return [
-            DocumentedRoute("/register", self.register, "POST", REGISTER),
-            DocumentedRoute("/login", self.login, "POST", LOGIN),
+            openapi.DocumentedRoute("/register", self.register, "POST", REGISTER),
+            openapi.DocumentedRoute("/login", self.login, "POST", LOGIN),
         ]
 
     def posts_routes(self) -> list[BaseRoute]:
         """Mounted at /posts."""
+        created = openapi.Reply("Created.", AddPostResponse)
+        add_post = openapi.add_post_operation(
+            "compat_add_post", TAGS, AddPostBody, created, CALLER, self._limits
+        )
+        get_posts = openapi.get_posts_operation("compat_get_posts", TAGS, PostRead, CALLER, self._limits)
         return [
-            DocumentedRoute("/AddPost", self.add_post, "POST", ADD_POST),
-            DocumentedRoute("/GetPosts", self.get_posts, "GET", GET_POSTS),
-            DocumentedRoute("/DeletePost", self.delete_post, "POST", DELETE_POST),
+            openapi.DocumentedRoute("/AddPost", self.add_post, "POST", add_post),
+            openapi.DocumentedRoute("/GetPosts", self.get_posts, "GET", get_posts),
+            openapi.DocumentedRoute("/DeletePost", self.delete_post, "POST", DELETE_POST),
         ]
 
 
 TAGS = ("compatibility API",)
-TOKEN = Parameter(TOKEN_PARAMETER, "query", "The access token from `/auth/login`.")
+TOKEN = openapi.Parameter(TOKEN_PARAMETER, "query", "The access token from `/auth/login`.")
+CALLER = openapi.Authentication(openapi.UNAUTHENTICATED_BY_QUERY, parameters=(TOKEN,))
+ALREADY_EXISTS = "`REGISTER_USER_ALREADY_EXISTS`"
+LOGIN_SUMMARY = "Log in with the OAuth2 password form (username = email)"
+BAD_CREDENTIALS = {
+    400: openapi.Reply("`LOGIN_BAD_CREDENTIALS`, or a form that could not be parsed.", openapi.ErrorResponse)
+}
 
-REGISTER = Operation(
-    "compat_register",
-    "Register a user",
-    TAGS,
-    with_body_errors(
-        {
-            201: Reply("Registered.", UserRead),
-            400: Reply("`REGISTER_USER_ALREADY_EXISTS`", ErrorResponse),
-            429: RATE_LIMITED,
-        }
-    ),
-    body={JSON_MEDIA_TYPE: UserCreate},
+REGISTER = openapi.register_operation(
+    "compat_register", "Register a user", TAGS, openapi.Reply("Registered.", UserRead), ALREADY_EXISTS
 )
-LOGIN = Operation(
+LOGIN = openapi.login_operation(
     "compat_login",
-    "Log in with the OAuth2 password form (username = email)",
+    LOGIN_SUMMARY,
     TAGS,
-    with_body_errors(
-        {
-            200: Reply("Logged in.", BearerResponse),
-            400: Reply("`LOGIN_BAD_CREDENTIALS`, or a form that could not be parsed.", ErrorResponse),
-            429: LOGIN_THROTTLED,
-        }
-    ),
-    body={FORM_MEDIA_TYPE: LoginForm},
+    wire.BearerResponse,
+    BAD_CREDENTIALS,
+    {wire.FORM_MEDIA_TYPE: LoginForm},
 )
-ADD_POST = Operation(
-    "compat_add_post",
-    "Add a post (its text at most 1 MB in UTF-8)",
-    TAGS,
-    with_body_errors(
-        {
-            200: Reply("Created.", AddPostResponse),
-            401: UNAUTHENTICATED_BY_QUERY,
-            403: QUOTA_EXCEEDED,
-            413: Reply("The text, or the whole body, is too large.", ErrorResponse),
-            429: RATE_LIMITED,
-        }
-    ),
-    body={JSON_MEDIA_TYPE: AddPostBody},
-    parameters=(TOKEN,),
-)
-GET_POSTS = Operation(
-    "compat_get_posts",
-    "List the caller's posts, oldest first (cached for up to 5 minutes)",
-    TAGS,
-    {
-        200: Reply("The caller's posts.", list[PostRead], LIST_HEADERS),
-        304: NOT_MODIFIED,
-        401: UNAUTHENTICATED_BY_QUERY,
-        422: UNPROCESSABLE,
-        503: UNAVAILABLE,
-    },
-    parameters=(TOKEN, IF_NONE_MATCH),
-)
-DELETE_POST = Operation(
+DELETE_POST = openapi.Operation(
     "compat_delete_post",
     "Delete one of the caller's posts",
     TAGS,
-    with_body_errors(
+    openapi.with_body_errors(
         {
-            200: Reply("Deleted, or the caller had no such post.", DetailResponse),
-            401: UNAUTHENTICATED_BY_QUERY,
+            200: openapi.Reply("Deleted, or the caller had no such post.", DetailResponse),
+            401: openapi.UNAUTHENTICATED_BY_QUERY,
         }
     ),
-    body={JSON_MEDIA_TYPE: DeletePostBody},
+    body={wire.JSON_MEDIA_TYPE: DeletePostBody},
     parameters=(TOKEN,),
 )
+
+
+def error_table(limits: wire.Limits) -> ErrorTable:
+    """README-A's answers, fastapi-users' codes among them."""
+    return worded(
+        text_field="Post_Text",
+        too_large=f"Post_Text size exceeds {limits.post_size}",
+        already_exists="REGISTER_USER_ALREADY_EXISTS",
+        bad_credentials=Answer(400, "LOGIN_BAD_CREDENTIALS"),
+    )

@@ -1,8 +1,9 @@
-"""The error table: how each domain error, and each error the HTTP edge finds itself, is answered.
+"""How errors become answers. Each API declares its own table of answers (`ErrorTable`) and mounts
+it with Starlette's exception middleware (`exception_handlers_for`); what the HTTP edge itself finds
+wrong is answered alike everywhere (`EDGE_HANDLERS`), and the app answers anything else 500.
 
 Every answer has FastAPI's shape, `{"detail": "..."}` or, for validation errors, `{"detail": [{"type",
-"loc", "msg"}]}`, so clients of either old service keep working. Each API mounts its own table
-(`ERROR_TABLE_SCOPE_KEY`); the handlers here are the only ones.
+"loc", "msg"}]}`, so clients of either old service keep working.
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ import attrs
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ExceptionHandler
 
 from application.errors import CacheUnavailable
 from application.limits import RateLimited
 from domain.errors import (
-    DomainError,
-    InfrastructureError,
     InvalidCredentials,
     InvalidEmail,
     InvalidPassword,
     InvalidPostText,
     NotAuthenticated,
-    PostNotFound,
     PostQuotaExceeded,
     PostTooLarge,
     StorageUnavailable,
@@ -37,7 +35,6 @@ from entrypoints.http.responses import JSON
 
 log = logging.getLogger(__name__)
 
-ERROR_TABLE_SCOPE_KEY = "hexpost.error_table"
 RETRY_AFTER_SECONDS = "5"
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -67,73 +64,47 @@ class Answer:
     # Headers that depend on the error itself.
     headers_of: Callable[[Any], Mapping[str, str]] | None = None
 
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        if self.status >= 500:
+            # The cause names what failed underneath (the driver's error); the client is told neither.
+            log.warning(
+                "%s %s answered %s: %r caused by %r",
+                request.method,
+                request.url.path,
+                self.status,
+                exc,
+                exc.__cause__,
+            )
+        if self.field is not None:
+            detail: Any = [{"type": "value_error", "loc": ["body", self.field], "msg": str(exc)}]
+        else:
+            detail = self.detail if self.detail is not None else str(exc)
+        headers = self.headers if self.headers_of is None else {**self.headers, **self.headers_of(exc)}
+        return JSON({"detail": detail}, self.status, headers)
+
 
 def _retry_after(error: RateLimited) -> Mapping[str, str]:
     return {"Retry-After": str(error.retry_after)}
 
 
-ErrorTable = Mapping[type[DomainError | InfrastructureError], Answer]
+# An error class and its subclasses, unless a subclass has an answer of its own.
+ErrorTable = Mapping[type[Exception], Answer]
 
-_UNAVAILABLE = Answer(
+UNAVAILABLE = Answer(
     503,
     "Service temporarily unavailable, retry shortly",
     headers={"Retry-After": RETRY_AFTER_SECONDS},
 )
-
-CANONICAL_ERRORS: ErrorTable = {
+# What both APIs answer alike; each API's own table comes on top.
+SHARED_ANSWERS: ErrorTable = {
+    StorageUnavailable: UNAVAILABLE,
+    CacheUnavailable: UNAVAILABLE,
+    NotAuthenticated: Answer(401, headers=BEARER_CHALLENGE),
     InvalidEmail: Answer(422, field="email"),
     InvalidPassword: Answer(422, field="password"),
-    InvalidPostText: Answer(422, field="text"),
-    PostTooLarge: Answer(413, "Text exceeds 1 MB size limit"),
-    UserAlreadyExists: Answer(400, "User already exists"),
-    InvalidCredentials: Answer(404, "Invalid email or password"),
-    NotAuthenticated: Answer(401, headers=BEARER_CHALLENGE),
-    PostNotFound: Answer(404, "Post not found"),
     PostQuotaExceeded: Answer(403, "Post quota exceeded"),
     RateLimited: Answer(429, headers_of=_retry_after),
-    StorageUnavailable: _UNAVAILABLE,
-    CacheUnavailable: _UNAVAILABLE,
 }
-
-# README-A's answers, fastapi-users' codes among them; everything else as in the canonical API.
-COMPAT_ERRORS: ErrorTable = {
-    **CANONICAL_ERRORS,
-    InvalidPostText: Answer(422, field="Post_Text"),
-    PostTooLarge: Answer(413, "Post_Text size exceeds 1 MB"),
-    UserAlreadyExists: Answer(400, "REGISTER_USER_ALREADY_EXISTS"),
-    InvalidCredentials: Answer(400, "LOGIN_BAD_CREDENTIALS"),
-    # DeletePost succeeds also when the caller has no such post; nothing is deleted then.
-    PostNotFound: Answer(200, "Success"),
-}
-
-
-def _answer_for(table: ErrorTable, error: DomainError | InfrastructureError) -> Answer:
-    for cls in type(error).__mro__:
-        if cls in table:
-            return table[cls]
-    return Answer(500, "Internal Server Error")
-
-
-async def domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError | InfrastructureError)
-    table: ErrorTable = request.scope.get(ERROR_TABLE_SCOPE_KEY, CANONICAL_ERRORS)
-    answer = _answer_for(table, exc)
-    if answer.status >= 500:
-        # The cause names what failed underneath (the driver's error); the client is told neither.
-        log.warning(
-            "%s %s answered %s: %r caused by %r",
-            request.method,
-            request.url.path,
-            answer.status,
-            exc,
-            exc.__cause__,
-        )
-    if answer.field is not None:
-        detail: Any = [{"type": "value_error", "loc": ["body", answer.field], "msg": str(exc)}]
-    else:
-        detail = answer.detail if answer.detail is not None else str(exc)
-    headers = answer.headers if answer.headers_of is None else {**answer.headers, **answer.headers_of(exc)}
-    return JSON({"detail": detail}, answer.status, headers)
 
 
 async def validation_error(_request: Request, exc: Exception) -> Response:
@@ -159,23 +130,25 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSON({"detail": "Internal Server Error"}, 500)
 
 
-EXCEPTION_HANDLERS = {
-    DomainError: domain_error,
-    InfrastructureError: domain_error,
+EDGE_HANDLERS: Mapping[Any, ExceptionHandler] = {
     RequestValidationError: validation_error,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,
-    Exception: server_error,
 }
+# The whole app's: probes, docs, unknown paths, and what no API's table answers.
+APP_HANDLERS: Mapping[Any, ExceptionHandler] = {**EDGE_HANDLERS, Exception: server_error}
 
 
-class UseErrorTable:
-    """Mount middleware: the routes below answer domain errors from `table`."""
+def worded(*, text_field: str, too_large: str, already_exists: str, bad_credentials: Answer) -> ErrorTable:
+    """The answers every API gives to a bad post text, a taken email and a failed login, in its words."""
+    return {
+        InvalidPostText: Answer(422, field=text_field),
+        PostTooLarge: Answer(413, too_large),
+        UserAlreadyExists: Answer(400, already_exists),
+        InvalidCredentials: bad_credentials,
+    }
 
-    def __init__(self, app: ASGIApp, table: ErrorTable) -> None:
-        self.app = app
-        self.table = table
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[ERROR_TABLE_SCOPE_KEY] = self.table
-        await self.app(scope, receive, send)
+def exception_handlers_for(table: ErrorTable) -> dict[Any, ExceptionHandler]:
+    """One API's handlers: its table over the shared answers and the edge's own."""
+    return {**EDGE_HANDLERS, **SHARED_ANSWERS, **table}

@@ -16,10 +16,9 @@ from pydantic import BaseModel, TypeAdapter
 from starlette.routing import BaseRoute, Mount, Route
 
 from entrypoints.http.errors import RETRY_AFTER_SECONDS
+from entrypoints.http.wire import JSON_MEDIA_TYPE, Limits, RegisterRequest
 
 OPENAPI_VERSION = "3.1.0"
-JSON_MEDIA_TYPE = "application/json"
-FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 BEARER = "BearerAuth"
@@ -86,6 +85,15 @@ class Operation:
     parameters: Sequence[Parameter] = ()
     security: Sequence[str] = ()
     description: str | None = None
+
+
+@attrs.frozen
+class Authentication:
+    """How an API's post routes take the caller's token, and what they answer without a good one."""
+
+    unauthenticated: Reply
+    parameters: Sequence[Parameter] = ()
+    security: Sequence[str] = ()
 
 
 class DocumentedRoute(Route):
@@ -275,3 +283,77 @@ def _reply(reply: Reply, schema_of: Callable[[Any, Any], Any]) -> dict[str, Any]
     if reply.body is not None:
         document["content"] = {reply.media_type: {"schema": schema_of(reply.body, "serialization")}}
     return document
+
+
+def add_post_operation(
+    operation_id: str, tags: Sequence[str], body: Any, created: Reply, caller: Authentication, limits: Limits
+) -> Operation:
+    """Adding a post, as both APIs document it."""
+    responses = {
+        200: created,
+        401: caller.unauthenticated,
+        403: QUOTA_EXCEEDED,
+        413: Reply("The text, or the whole body, is too large.", ErrorResponse),
+        429: RATE_LIMITED,
+    }
+    return Operation(
+        operation_id,
+        f"Add a post (its text at most {limits.post_size} in UTF-8)",
+        tags,
+        with_body_errors(responses),
+        {JSON_MEDIA_TYPE: body},
+        caller.parameters,
+        caller.security,
+    )
+
+
+def get_posts_operation(
+    operation_id: str,
+    tags: Sequence[str],
+    listed: Any,
+    caller: Authentication,
+    limits: Limits,
+    paging: Sequence[Parameter] = (),
+    paging_headers: Sequence[Header] = (),
+) -> Operation:
+    """Listing the caller's posts, as both APIs document it; `paging` where the API has pages."""
+    described = "The caller's posts (with `limit`, at most that many)." if paging else "The caller's posts."
+    scope = ", all or a page at a time" if paging else ""
+    responses = {
+        200: Reply(described, list[listed], (*LIST_HEADERS, *paging_headers)),
+        304: NOT_MODIFIED,
+        401: caller.unauthenticated,
+        422: UNPROCESSABLE,
+        503: UNAVAILABLE,
+    }
+    return Operation(
+        operation_id,
+        f"List the caller's posts, oldest first{scope} (cached for up to {limits.cache_lifetime})",
+        tags,
+        responses,
+        parameters=(*caller.parameters, *paging, IF_NONE_MATCH),
+        security=caller.security,
+    )
+
+
+def register_operation(
+    operation_id: str, summary: str, tags: Sequence[str], registered: Reply, already_exists: str
+) -> Operation:
+    """Registering, as both APIs document it: the same body, their own answers."""
+    responses = {201: registered, 400: Reply(already_exists, ErrorResponse), 429: RATE_LIMITED}
+    return Operation(
+        operation_id, summary, tags, with_body_errors(responses), {JSON_MEDIA_TYPE: RegisterRequest}
+    )
+
+
+def login_operation(
+    operation_id: str,
+    summary: str,
+    tags: Sequence[str],
+    token: type[BaseModel],
+    refusals: Mapping[int, Reply],
+    body: Mapping[str, Any],
+) -> Operation:
+    """Logging in, as both APIs document it: a token, or one of the API's `refusals`."""
+    responses = {200: Reply("Logged in.", token), **refusals, 429: LOGIN_THROTTLED}
+    return Operation(operation_id, summary, tags, with_body_errors(responses), body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -13,18 +13,9 @@ from starlette.requests import Request
 
 from domain.ports import MAX_ID
 from entrypoints.http.errors import RequestValidationError, field_error
+from entrypoints.http.wire import JSON_MEDIA_TYPE
 
 M = TypeVar("M", bound=BaseModel)
-
-JSON_MEDIA_TYPE = "application/json"
-FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-class RequestBody(BaseModel):
-    """Base of every JSON request body: unknown fields (ids, owners, flags) are ignored, never
-    honoured."""
-
-    model_config = ConfigDict(extra="ignore")
 
 
 def media_type(request: Request) -> str | None:

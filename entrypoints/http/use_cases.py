@@ -5,6 +5,7 @@ import attrs
 from application.callers import ResolveCaller
 from application.posts import AddPost, DeletePost, GetPosts
 from application.users import LogIn, RegisterUser
+from entrypoints.http.wire import Limits
 
 
 @attrs.frozen
@@ -17,3 +18,11 @@ class UseCases:
     add_post: AddPost
     get_posts: GetPosts
     delete_post: DeletePost
+
+
+class Api:
+    """An HTTP API: its routes drive the shared use cases under the configured limits."""
+
+    def __init__(self, use_cases: UseCases, limits: Limits) -> None:
+        self._use = use_cases
+        self._limits = limits

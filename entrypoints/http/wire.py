@@ -1,15 +1,23 @@
-"""Wire pieces both HTTP APIs speak: the email field as their schemas describe it and the timestamp
-format of a post."""
+"""Wire pieces both HTTP APIs speak: media types, the register and token models, the email field as
+their schemas describe it, how a list of posts is rendered, and the configured limits their
+messages name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
+import attrs
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
-from domain.users import Email
+from domain.posts import Post, PostText
+from domain.users import Email, Password
 
+JSON_MEDIA_TYPE = "application/json"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+FORM_MEDIA_TYPES = (FORM_MEDIA_TYPE, "multipart/form-data")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -27,3 +35,51 @@ EmailField = Annotated[
         json_schema_extra={"format": "email", "pattern": _not_special_use_domain()},
     ),
 ]
+
+
+class RequestBody(BaseModel):
+    """Base of every JSON request body: unknown fields (ids, owners, flags) are ignored, never
+    honoured."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class RegisterRequest(RequestBody):
+    email: EmailField
+    password: Annotated[str, Field(min_length=Password.MIN_LENGTH, max_length=Password.MAX_LENGTH)]
+
+
+class BearerResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+def render_posts(posts: Sequence[Post], row: Callable[[Post], BaseModel]) -> bytes:
+    """A list of posts as one API's JSON, a `row` each."""
+    return to_json([row(post) for post in posts])
+
+
+def timestamp(post: Post) -> str:
+    return post.created_at.strftime(TIMESTAMP_FORMAT)
+
+
+@attrs.frozen
+class Limits:
+    """The configured limits that answers and the API documents name."""
+
+    max_post_bytes: int = PostText.DEFAULT_MAX_BYTES
+    cache_ttl_seconds: int = 300
+
+    @property
+    def post_size(self) -> str:
+        """The contract's wording for the default limit; the configured number of bytes otherwise."""
+        if self.max_post_bytes == PostText.DEFAULT_MAX_BYTES:
+            return "1 MB"
+        return f"{self.max_post_bytes} bytes"
+
+    @property
+    def cache_lifetime(self) -> str:
+        minutes, seconds = divmod(self.cache_ttl_seconds, 60)
+        if seconds:
+            return f"{self.cache_ttl_seconds} seconds"
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
-from application.ports import CacheHit, CacheMiss, PostsCache
-from tests.contract.conftest import CACHE_TTL_SECONDS
+from application.errors import CacheUnavailable
+from application.ports import CacheHit, CacheMiss, CacheOutage, PostsCache
+from tests.contract.conftest import CACHE_TTL_SECONDS, CacheBackend
 
 # Bytes a JSON list never holds, and the separator the Redis adapter puts before the payload.
 PAYLOAD = b'[{"id": 1}]:\x00\xff'
@@ -79,3 +81,23 @@ async def test_caches_of_one_backend_agree_like_processes_sharing_it(
     assert await hit(writer) == b"list"
     await writer.invalidate(1)
     await miss(reader)
+
+
+async def test_a_failed_invalidation_is_sent_before_the_cache_serves_that_user_again(
+    cache_backend: CacheBackend,
+) -> None:
+    writer, other = cache_backend.make(), cache_backend.make()
+    await writer.fill(1, "v1", (await miss(writer)).version, b"before the write")
+    assert await hit(other) == b"before the write"
+
+    async with cache_backend.outage():
+        with contextlib.suppress(CacheUnavailable):
+            await writer.invalidate(1)
+        assert not isinstance(await writer.lookup(1, "v1"), CacheHit)
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while isinstance(found := await writer.lookup(1, "v1"), CacheOutage):
+        assert asyncio.get_running_loop().time() < deadline, "the cache never came back"
+        await asyncio.sleep(0.05)
+    assert isinstance(found, CacheMiss)
+    await miss(other)

@@ -11,7 +11,7 @@ from limits.aio.storage import RedisStorage
 from adapters.cache.redis import RedisClient, create_client
 from adapters.limits import LimitsRateLimiter, close_redis_storage, in_process_limiter, redis_storage
 from application.limits import Rate, RateLimiter
-from tests import realservers
+from tests import mysql_redis
 from tests.rediscluster import LocalRedisCluster
 
 THREE_PER_HOUR = (Rate(3, 3600),)
@@ -36,7 +36,7 @@ async def make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[Callable
         prefix: str = request.getfixturevalue("redis_prefix")
     else:
         cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
-        url, prefix = cluster.url, realservers.unique_name("") + ":"
+        url, prefix = cluster.url, mysql_redis.unique_name("") + ":"
     clients: list[RedisClient] = []
     opened: list[RedisStorage] = []
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import HEXPOST, Server, free_port, running_server, server_environment
+from tests.hexpost_servers import HEXPOST, Server, free_port, running_server, server_environment
 
 QUERY_SECRET = "query-token-value-that-must-never-be-logged"
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from entrypoints.settings import Settings, configuration_error
 from tests.e2e.helpers import REGISTER
-from tests.servers import Server, running_server, server_environment
+from tests.hexpost_servers import Server, running_server, server_environment
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.servers import running_server, server_environment
+from tests.hexpost_servers import running_server, server_environment
 
 CHROMIUM = os.environ.get("HEXPOST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

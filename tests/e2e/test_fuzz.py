@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from entrypoints.settings import Settings
-from tests.servers import running_server, server_environment
+from tests.hexpost_servers import running_server, server_environment
 
 # Fixed for `make test`; set them to explore further (the report lands in the test's tmp_path).
 SEED = int(os.environ.get("HEXPOST_FUZZ_SEED", "20261120"))

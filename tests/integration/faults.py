@@ -11,9 +11,8 @@ import socket
 import subprocess
 import time
 
-import pytest
-
-from tests.servers import free_port
+from tests.hexpost_servers import free_port
+from tests.mysql_redis import unavailable
 
 
 class TcpProxy:
@@ -84,7 +83,7 @@ class RedisProcess:
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            unavailable("redis-server is not installed")
         self._binary = binary
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None

@@ -13,16 +13,21 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from adapters.cache.redis import RedisPostsCache
 from entrypoints.container import Container, close
 from entrypoints.http.app import create_app
+from tests.hexpost_servers import free_port
 from tests.http_client import in_process_client
 from tests.integration.faults import RedisProcess, TcpProxy
-from tests.servers import free_port
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis]
 
-QUICKLY = 10.0  # seconds: a bound that only a hang breaks
+# What the README promises, plus room for a shared, noisy machine: a database that fails answers
+# 503 within 3 s; a Redis that fails costs a request at most its 0.5 s socket timeout.
+MARGIN_SECONDS = 2.0
+DATABASE_DOWN_SECONDS = 3.0 + MARGIN_SECONDS
+REDIS_DOWN_SECONDS = 0.5 + MARGIN_SECONDS
+# Recovery has no promised time: a bound that only a hang breaks.
+RECOVERY_SECONDS = 10.0
 
 
 @pytest.fixture
@@ -120,7 +125,7 @@ def checked_out(container: Container) -> int:
     return count
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = QUICKLY) -> float:
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = RECOVERY_SECONDS) -> float:
     started = time.perf_counter()
     while not await check():
         assert time.perf_counter() - started < within, "condition not reached in time"
@@ -149,7 +154,7 @@ async def test_redis_down_serves_from_the_database_and_back_caches_again(
     for _ in range(10):
         answer, elapsed = await timed(client.get("/api/v1/posts/get-posts", headers=auth))
         assert (answer.status_code, answer.headers["x-cache"]) == (200, "miss")
-        assert elapsed < QUICKLY
+        assert elapsed < REDIS_DOWN_SECONDS
         down.append(elapsed)
     await add(client, auth, "two")
     deleted = await client.delete(f"/api/v1/posts/delete-post/{first}", headers=auth)
@@ -173,7 +178,6 @@ async def test_redis_down_serves_from_the_database_and_back_caches_again(
 
 async def test_a_write_while_redis_hangs_is_never_hidden_by_an_entry_from_before(
     client: httpx.AsyncClient,
-    service: Container,
     own_redis: RedisProcess,
     other: httpx.AsyncClient,
 ) -> None:
@@ -189,9 +193,7 @@ async def test_a_write_while_redis_hangs_is_never_hidden_by_an_entry_from_before
         )
         assert answer.status_code == 200
         print(f"\nadd-post with Redis frozen: {elapsed * 1000:.0f} ms")
-        assert elapsed < QUICKLY
-        writer_cache = service_cache(service)
-        assert writer_cache.pending_invalidations == 1
+        assert elapsed < REDIS_DOWN_SECONDS
         await asyncio.sleep(1.1)  # past the cool-down: the next request tries Redis again
         first, first_elapsed = await timed(client.get("/api/v1/posts/get-posts", headers=auth))
         second, second_elapsed = await timed(client.get("/api/v1/posts/get-posts", headers=auth))
@@ -206,20 +208,12 @@ async def test_a_write_while_redis_hangs_is_never_hidden_by_an_entry_from_before
         own_redis.thaw()
 
     async def replayed() -> bool:
-        return writer_cache.pending_invalidations == 0
+        return (await get_posts(other, auth))[1] == ["before", "after"]
 
     # The writer sends its invalidation in the background, without waiting for its next request,
-    # so the other process does not serve the entry from before the write.
+    # so the other process stops serving the entry from before the write.
     print(f"pending invalidation replayed {await eventually(replayed):.2f} s after Redis came back")
-    assert (await get_posts(other, auth))[1] == ["before", "after"]
     assert (await get_posts(client, auth))[1] == ["before", "after"]
-
-
-def service_cache(container: Container) -> RedisPostsCache:
-    # The backend itself, not the cache the use cases see (measured for /metrics).
-    cache = container.cache_backend().cache
-    assert isinstance(cache, RedisPostsCache)
-    return cache
 
 
 async def test_a_cut_database_answers_503_quickly_and_recovers_without_restart(
@@ -236,7 +230,7 @@ async def test_a_cut_database_answers_503_quickly_and_recovers_without_restart(
         assert answer.status_code == 503, answer.text
         assert answer.headers["retry-after"].isdigit()
         assert "detail" in answer.json()
-        assert elapsed < QUICKLY
+        assert elapsed < DATABASE_DOWN_SECONDS
         print(f"\n503 with the database cut after {elapsed * 1000:.0f} ms")
     await db_proxy.restore()
 
@@ -261,7 +255,7 @@ async def test_a_frozen_database_answers_503_quickly_and_recovers_without_restar
     for answer, elapsed in answers:
         assert answer.status_code == 503, answer.text
         assert answer.headers["retry-after"].isdigit()
-        assert elapsed < QUICKLY
+        assert elapsed < DATABASE_DOWN_SECONDS
     print(f"\n503 with the database frozen after {max(elapsed for _, elapsed in answers):.2f} s")
     await db_proxy.restore()
 

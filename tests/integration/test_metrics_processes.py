@@ -10,8 +10,8 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tests.hexpost_servers import free_port, running_server, server_environment
 from tests.metrics_text import label_values, value
-from tests.servers import free_port, running_server, server_environment
 
 pytestmark = [pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from adapters.sqlalchemy.engine import EngineOptions, create_engine
 from adapters.sqlalchemy.tables import metadata
 from entrypoints.cli import alembic_config
 from tests.conftest import migrate_to
-from tests.realservers import run_sync
+from tests.mysql_redis import run_sync
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])

@@ -12,7 +12,7 @@ import pytest
 from redis.crc import key_slot
 
 from entrypoints.container import Container, close
-from tests import realservers
+from tests import mysql_redis
 from tests.conftest import migrate_to
 from tests.e2e.helpers import ADD_POST, GET_POSTS, Account, register
 from tests.http_client import in_process_client
@@ -119,7 +119,7 @@ async def two_processes(
     """Two containers wired like two server processes on the run's cluster and one SQLite file."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'etag.db'}"
     migrate_to(database_url)
-    prefix = realservers.unique_name("") + ":"
+    prefix = mysql_redis.unique_name("") + ":"
     containers = [
         make_container(database_url=database_url, cache_url=redis_cluster.url, cache_key_prefix=prefix)
         for _ in range(2)

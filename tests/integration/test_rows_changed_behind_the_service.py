@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from domain.users import Password
 from entrypoints.container import Container
-from tests.conftest import migrate_to
+from tests.conftest import fast_hasher, migrate_to
 from tests.http_client import in_process_client
 
 
@@ -62,3 +63,44 @@ async def test_a_token_of_a_user_deleted_behind_the_services_back_is_401_on_ever
 
     assert statuses == dict.fromkeys(statuses, 401)
     assert len(statuses) == 6
+
+
+async def test_a_user_stored_under_an_address_todays_rules_refuse_is_served_on_every_route(
+    make_container: Callable[..., Container], sqlite_file: Path
+) -> None:
+    # Two dots in a row: email-validator refuses it today; older rules let such addresses in.
+    email = "legacy..dots@example.com"
+    password_hash = await fast_hasher().hash(Password("correct horse"))
+    with sqlite3.connect(sqlite_file) as connection:
+        connection.execute(
+            "INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, '2020-01-01 00:00:00')",
+            (email, password_hash),
+        )
+
+    async with in_process_client(service(make_container, sqlite_file)) as http:
+        credentials = {"email": email, "password": "correct horse"}
+        form = {"username": email, "password": "correct horse"}
+        logins = [
+            await http.post("/api/v1/users/login", json=credentials),
+            await http.post("/api/v1/users/login", data=form),
+            await http.post("/auth/login", data=form),
+        ]
+        token = logins[0].json()["access_token"]
+        added = await http.post(
+            "/api/v1/posts/add-post",
+            json={"text": "still here"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        listed = await http.get("/posts/GetPosts", params={"token": token})
+        statuses = await every_token_route(http, token, added.json()["PostID"])
+
+    assert [answer.status_code for answer in logins] == [200, 200, 200]
+    assert [post["User_Email"] for post in listed.json()] == [email]
+    assert statuses == {
+        "add-post": 200,
+        "get-posts": 200,
+        "delete-post": 204,
+        "AddPost": 200,
+        "GetPosts": 200,
+        "DeletePost": 200,
+    }

@@ -13,8 +13,8 @@ import pytest
 from entrypoints.container import Container, close
 from entrypoints.http.app import create_app
 from tests.e2e.helpers import LOGIN, PASSWORD, REGISTER, unique_email
+from tests.hexpost_servers import running_server, server_environment
 from tests.integration.faults import RedisProcess
-from tests.servers import running_server, server_environment
 
 
 def wrong(email: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ class World:
 
     async def user(self, email: str = "caller@example.com") -> int:
         async with InMemoryUnitOfWork(self.storage.store) as uow:
-            user = await uow.users.add(NewUser(Email(email), "hash", self.clock.now()))
+            user = await uow.users.add(NewUser(Email.parse(email), "hash", self.clock.now()))
             await uow.commit()
         return user.id
 

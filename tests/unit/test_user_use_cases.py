@@ -22,7 +22,7 @@ from domain.errors import (
     UserAlreadyExists,
 )
 from domain.ports import UnitOfWorkFactory
-from domain.users import Email
+from domain.users import Email, NewUser
 from tests.unit.fakes import DownUnitOfWork, FixedClock, PlainHasher
 
 SECRET = "unit-test-secret-that-is-at-least-32-bytes"
@@ -66,7 +66,7 @@ async def test_register_stores_a_normalised_email_and_logs_the_user_in(world: Wo
     assert world.tokens.verify(registered.token.value) == registered.user_id
     assert registered.token.expires_in == 1800
     stored = world.store.users[registered.user_id]
-    assert stored.email == Email("alice@example.com")
+    assert stored.email == Email.parse("alice@example.com")
     assert stored.created_at == world.clock.now()
 
 
@@ -200,3 +200,42 @@ async def test_a_real_argon2_hash_is_upgraded_to_the_current_parameters_on_login
     finally:
         older.close()
         current.close()
+
+
+# An address email-validator refuses today (two dots in a row) that looser rules once let in.
+ONCE_VALID = "legacy..dots@example.com"
+
+
+async def stored_under_older_rules(world: World) -> int:
+    async with in_memory_uow_factory(world.store)() as uow:
+        user = await uow.users.add(NewUser(Email(ONCE_VALID), "plain:correct horse", world.clock.now()))
+        await uow.commit()
+    return user.id
+
+
+async def test_an_account_stored_under_an_address_todays_rules_refuse_still_logs_in(world: World) -> None:
+    user_id = await stored_under_older_rules(world)
+
+    token = await world.log_in.execute(" Legacy..Dots@Example.com", "correct horse", ADDRESS)
+
+    assert world.tokens.verify(token.value) == user_id
+
+
+async def test_with_an_address_todays_rules_refuse_every_failure_is_the_same_after_the_same_work(
+    world: World,
+) -> None:
+    await stored_under_older_rules(world)
+
+    with pytest.raises(InvalidEmail):
+        await world.log_in.execute(ONCE_VALID, "wrong password", ADDRESS)
+    with pytest.raises(InvalidEmail):
+        await world.log_in.execute("never..stored@example.com", "correct horse", ADDRESS)
+
+    assert world.hasher.verified_against == ["plain:correct horse", None]
+
+
+async def test_an_address_no_rules_ever_accepted_is_refused_before_any_lookup(world: World) -> None:
+    with pytest.raises(InvalidEmail):
+        await world.log_in.execute("no-at-sign", "correct horse", ADDRESS)
+
+    assert world.hasher.verified_against == []

@@ -1,5 +1,5 @@
-"""Real `hexpost serve` processes for the tests that need what only a socket shows: a browser, a
-fuzzer, raw HTTP/1.1, several processes on one database, the operator's command line."""
+"""Real `hexpost serve` processes, started by the tests that need what only a socket shows: a browser,
+a fuzzer, raw HTTP/1.1, several processes on one database, the operator's command line."""
 
 from __future__ import annotations
 
