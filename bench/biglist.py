@@ -5,6 +5,7 @@ deleted after the round), which drops the cached list, so that every round's rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import attrs
@@ -29,13 +30,29 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 async def _read(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[int, bool, float, int]:
+    """Status 0 when the connection failed or was closed before the whole answer came."""
     started = time.perf_counter()
     size = 0
-    async with client.stream("GET", f"{API}/posts/get-posts", headers=headers) as response:
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
-        hit = response.headers.get("x-cache") == "hit"
-        return response.status_code, hit, time.perf_counter() - started, size
+    try:
+        async with client.stream("GET", f"{API}/posts/get-posts", headers=headers) as response:
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+            hit = response.headers.get("x-cache") == "hit"
+            return response.status_code, hit, time.perf_counter() - started, size
+    except httpx.TransportError:
+        return 0, False, time.perf_counter() - started, size
+
+
+async def _write(client: httpx.AsyncClient, headers: dict[str, str]) -> int | None:
+    """A tiny post of the big user's, which drops their cached list; its id, to delete it after."""
+    try:
+        added = await client.post(f"{API}/posts/add-post", headers=headers, json={"text": "cold"})
+    except httpx.TransportError:
+        return None
+    if added.status_code != 200:
+        return None
+    post_id: int = added.json()["PostID"]
+    return post_id
 
 
 async def big_reads(base_url: str, token: str, clients: int, seconds: float, *, cold: bool) -> BigReads:
@@ -50,8 +67,7 @@ async def big_reads(base_url: str, token: str, clients: int, seconds: float, *, 
         while time.perf_counter() < deadline or not latencies:
             written: int | None = None
             if cold:
-                added = await client.post(f"{API}/posts/add-post", headers=headers, json={"text": "cold"})
-                written = added.json()["PostID"] if added.status_code == 200 else None
+                written = await _write(client, headers)
             for status, hit, seconds_taken, size in await asyncio.gather(
                 *(_read(client, headers) for _ in range(clients))
             ):
@@ -60,7 +76,8 @@ async def big_reads(base_url: str, token: str, clients: int, seconds: float, *, 
                 latencies.append(seconds_taken * 1000)
                 sizes.append(size)
             if written is not None:
-                await client.delete(f"{API}/posts/delete-post/{written}", headers=headers)
+                with contextlib.suppress(httpx.TransportError):
+                    await client.delete(f"{API}/posts/delete-post/{written}", headers=headers)
     return BigReads(
         requests=len(statuses),
         non_2xx=sum(1 for status in statuses if not 200 <= status < 300),

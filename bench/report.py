@@ -65,7 +65,7 @@ def markdown(rows: list[Row]) -> str:
 
 def write(out: Path, stem: str, header: str, rows: list[Row], meta: dict[str, Any]) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    table = header + "\n" + markdown(rows)
+    table = header.rstrip("\n") + "\n\n" + markdown(rows)
     md = out / f"{stem}.md"
     js = out / f"{stem}.json"
     md.write_text(table)

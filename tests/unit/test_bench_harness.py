@@ -1,0 +1,59 @@
+"""The bench harness's own pieces (the bench itself is `make bench`, never part of `make test`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.dbceiling import sqlite_commits
+from bench.report import Ratio, Row, markdown, write
+from bench.wrk import Load
+
+
+def test_a_ratio_is_taken_against_the_mean_of_the_runs_beside_it() -> None:
+    ratio = Ratio.of(300.0, "ceiling", [500.0, 700.0])
+
+    assert (ratio.reference, ratio.value) == (600.0, 0.5)
+
+
+def test_a_ratio_against_nothing_measured_is_zero_not_a_crash() -> None:
+    assert Ratio.of(300.0, "ceiling", [0.0, 0.0]).value == 0.0
+
+
+def test_the_table_shows_each_ratio_and_whether_the_target_was_met(tmp_path: Path) -> None:
+    met = Row(
+        "embedded", "cached get-posts", 64, 2500.0, 20.0, 90.0, ratios=[Ratio.of(2500, "ceiling", [5000])]
+    )
+    met.target, met.met = ">= 0.50 of ceiling", True
+    missed = Row("embedded", "server RSS after the whole run", 0, None, rss_mb=130.0, target="<= 120 MB")
+    missed.met = False
+
+    table = markdown([met, missed])
+    md, js = write(tmp_path, "run", "header", [met, missed], {"quick": True})
+
+    row = (
+        "| embedded | cached get-posts | 64 | 2,500.0 | 20.00 | 90.00 | 0 | 0 | - | 0.50 of ceiling (5,000) "
+    )
+    assert row + "| >= 0.50 of ceiling ✓ |" in table
+    assert "<= 120 MB ✗" in table
+    assert md.read_text() == "header\n\n" + table
+    assert json.loads(js.read_text())["rows"][0]["ratios"][0]["value"] == 0.5
+    assert (tmp_path / "latest.md").read_text() == md.read_text()
+
+
+def test_wrk_sends_the_method_headers_and_body_it_is_given() -> None:
+    script = Load("/x", "POST", {"Authorization": "Bearer t"}, '{"text": "a"}').script()
+
+    assert 'wrk.method = "POST"' in script
+    assert 'wrk.headers["Authorization"] = [==[Bearer t]==]' in script
+    assert 'wrk.body = [==[{"text": "a"}]==]' in script
+    assert "done = function(summary, latency, requests)" in script
+
+
+def test_the_sqlite_ceiling_commits_posts_into_hexposts_schema(tmp_path: Path) -> None:
+    result = sqlite_commits(str(tmp_path / "ceiling.db"), 0.2)
+
+    assert result["operations"] > 0
+    assert result["per_second"] == pytest.approx(result["operations"] / result["seconds"])
