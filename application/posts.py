@@ -10,7 +10,7 @@ import attrs
 
 from application.errors import CacheUnavailable
 from application.limits import RateLimit
-from application.ports import CacheHit, CacheMiss, CacheOutage, Clock, PostsCache
+from application.ports import CacheHit, CacheMiss, CacheOutage, PostsCache
 from domain.errors import NotAuthenticated, PostNotFound
 from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
@@ -88,20 +88,18 @@ async def _invalidate(cache: PostsCache, user_id: int) -> None:
 
 class AddPost:
     """A user adds a text of at most `max_bytes` UTF-8 bytes, within their rate limit and quota; their
-    cached list is dropped."""
+    cached list is dropped. The post's time is the store's, taken in commit order."""
 
     def __init__(
         self,
         uow: UnitOfWorkFactory,
         cache: PostsCache,
-        clock: Clock,
         max_bytes: int,
         per_user: RateLimit,
         quota: PostQuota,
     ) -> None:
         self._uow = uow
         self._cache = cache
-        self._clock = clock
         self._max_bytes = max_bytes
         self._per_user = per_user
         self._quota = quota
@@ -110,10 +108,10 @@ class AddPost:
         await self._per_user.count(str(user_id))
         post_text = PostText.parse(text, self._max_bytes)
         async with self._uow() as uow:
-            post = await uow.posts.add(NewPost(user_id, post_text, self._clock.now()), self._quota)
+            post_id = await uow.posts.add(NewPost(user_id, post_text), self._quota)
             await uow.commit()
         await _invalidate(self._cache, user_id)
-        return post.id
+        return post_id
 
 
 class GetPosts:

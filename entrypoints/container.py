@@ -82,7 +82,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    storage = providers.Singleton(open_storage, settings)
+    storage = providers.Singleton(open_storage, settings, clock)
     cache_backend = providers.Singleton(open_cache, settings)
     metrics = providers.Singleton(open_metrics, settings)
     tracing = providers.Singleton(open_tracing)
@@ -132,7 +132,6 @@ class Container(containers.DeclarativeContainer):
         AddPost,
         uow,
         cache,
-        clock,
         max_bytes=settings.provided.max_post_bytes,
         per_user=providers.Singleton(
             RateLimit, limiter, "post", providers.Callable(parse_rates, settings.provided.post_limits)

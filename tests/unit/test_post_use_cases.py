@@ -34,25 +34,25 @@ from tests.unit.fakes import (
 MAX_BYTES = 1_048_576
 
 
-def unlimited_add(uow: UnitOfWorkFactory, cache: PostsCache, clock: FixedClock) -> AddPost:
-    return AddPost(uow, cache, clock, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota())
+def unlimited_add(uow: UnitOfWorkFactory, cache: PostsCache) -> AddPost:
+    return AddPost(uow, cache, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota())
 
 
 class World:
     """The post use cases on the in-memory store (counted) and a cache of the test's choosing."""
 
     def __init__(self, cache: PostsCache | None = None, uow: UnitOfWorkFactory | None = None) -> None:
-        self.storage = CountingStorage()
-        self.cache = cache if cache is not None else InProcessPostsCache(ttl_seconds=300)
         self.clock = FixedClock()
+        self.storage = CountingStorage(self.clock)
+        self.cache = cache if cache is not None else InProcessPostsCache(ttl_seconds=300)
         factory = uow if uow is not None else self.storage
-        self.add = unlimited_add(factory, self.cache, self.clock)
+        self.add = unlimited_add(factory, self.cache)
         self.get = GetPosts(factory, self.cache)
         self.delete = DeletePost(factory, self.cache)
         self.renderer = TextsRenderer()
 
     async def user(self, email: str = "owner@example.com") -> int:
-        async with InMemoryUnitOfWork(self.storage.store) as uow:
+        async with InMemoryUnitOfWork(self.storage.store, self.clock) as uow:
             user = await uow.users.add(NewUser(Email(email), "hash", self.clock.now()))
             await uow.commit()
         return user.id
@@ -309,7 +309,7 @@ async def test_a_failed_write_leaves_the_cached_list_in_place() -> None:
     owner = await healthy.user()
     await healthy.add.execute(owner, "kept")
     await healthy.texts(owner)
-    broken = unlimited_add(DownUnitOfWork, cache, healthy.clock)
+    broken = unlimited_add(DownUnitOfWork, cache)
 
     with pytest.raises(StorageUnavailable):
         await broken.execute(owner, "lost")
