@@ -17,7 +17,7 @@ from adapters.limits import (
     redis_storage,
 )
 from adapters.memory import InMemoryStore, in_memory_uow_factory
-from adapters.sqlalchemy.engine import EngineOptions, create_engine, create_uow_factory, ping
+from adapters.sqlalchemy.engine import EngineOptions, SqlUnitsOfWork, create_engine, ping
 from application.limits import RateLimiter
 from application.ports import Clock, PostsCache
 from domain.ports import UnitOfWorkFactory
@@ -45,6 +45,8 @@ class Storage:
     ephemeral: bool = False
     # The SQL engine, when there is one: its pool is what operators and tests inspect.
     engine: AsyncEngine | None = None
+    # How many units of work wait in line for a connection of the engine's full pool.
+    waiting: Callable[[], int] = lambda: 0
 
 
 @attrs.frozen
@@ -73,11 +75,13 @@ def open_storage(settings: Settings, clock: Clock) -> Storage:
         return Storage(in_memory_uow_factory(InMemoryStore(), clock), _nothing, _nothing, ephemeral=True)
     options = engine_options(settings)
     engine = create_engine(settings.database_url, options)
+    units = SqlUnitsOfWork(engine, options, clock)
     return Storage(
-        create_uow_factory(engine, options, clock),
+        units,
         lambda: ping(engine, options.operation_timeout_seconds),
         engine.dispose,
         engine=engine,
+        waiting=lambda: units.waiting,
     )
 
 

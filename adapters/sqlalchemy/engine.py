@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -9,7 +8,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.sqlalchemy.uow import Queues, SqlUnitOfWork, storage_errors
+from adapters.sqlalchemy.uow import Queues, SqlUnitOfWork, Turns, storage_errors
 from application.ports import Clock
 
 
@@ -76,17 +75,27 @@ def create_engine(url: str | URL, options: EngineOptions) -> AsyncEngine:
     )
 
 
-def create_uow_factory(
-    engine: AsyncEngine, options: EngineOptions, clock: Clock
-) -> Callable[[], SqlUnitOfWork]:
-    """Units of work over `engine`, admitted as its pool has room and, on SQLite, writing one at a
-    time; each waits at most `operation_timeout_seconds` for its turn."""
-    queues = Queues(
-        connections=asyncio.Semaphore(options.pool_size + options.max_overflow),
-        writer=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
-        wait_seconds=options.operation_timeout_seconds,
-    )
-    return lambda: SqlUnitOfWork(engine, queues, clock, options.operation_timeout_seconds)
+class SqlUnitsOfWork:
+    """The units of work over `engine`: admitted as its pool has room and, on SQLite, writing one
+    at a time; each waits at most `operation_timeout_seconds` for its turn."""
+
+    def __init__(self, engine: AsyncEngine, options: EngineOptions, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._timeout = options.operation_timeout_seconds
+        self._queues = Queues(
+            connections=Turns(options.pool_size + options.max_overflow),
+            writer=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+            wait_seconds=options.operation_timeout_seconds,
+        )
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engine, self._queues, self._clock, self._timeout)
+
+    @property
+    def waiting(self) -> int:
+        """Units of work waiting for a connection of the full pool."""
+        return self._queues.connections.waiting
 
 
 async def ping(engine: AsyncEngine, timeout_seconds: float | None = 3.0) -> None:

@@ -57,6 +57,26 @@ def _post(row: Row[Any]) -> Post:
     return Post(row.id, row.user_id, PostText(row.text), _utc(row.created_at))
 
 
+class Turns:
+    """First come, first served: `size` holders at a time, the others wait in line."""
+
+    def __init__(self, size: int) -> None:
+        self._places = asyncio.Semaphore(size)
+        self.waiting = 0
+
+    async def take(self, timeout_seconds: float | None) -> None:
+        """Raises TimeoutError when no place came free in time."""
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await self._places.acquire()
+        finally:
+            self.waiting -= 1
+
+    def give_back(self) -> None:
+        self._places.release()
+
+
 @attrs.frozen
 class Queues:
     """What units of work of one engine wait on before they work, instead of failing.
@@ -65,7 +85,7 @@ class Queues:
     served: a full pool is a queue, never an outage. `writer`, for SQLite, lets one unit of work
     of the process write at a time, so writers queue here rather than on SQLite's file lock."""
 
-    connections: asyncio.Semaphore
+    connections: Turns
     writer: asyncio.Lock | None
     # How long a unit of work may wait in the queues above: once it is its turn, it still gets its
     # whole `timeout_seconds` to work.
@@ -100,8 +120,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> Self:
         try:
-            async with asyncio.timeout(self._queues.wait_seconds):
-                await self._queues.connections.acquire()
+            await self._queues.connections.take(self._queues.wait_seconds)
         except TimeoutError:
             raise StorageUnavailable("no database connection came free in time") from None
         self._admitted = True
@@ -170,7 +189,7 @@ class SqlUnitOfWork(UnitOfWork):
                 cast(asyncio.Lock, self._queues.writer).release()
             if self._admitted:
                 self._admitted = False
-                self._queues.connections.release()
+                self._queues.connections.give_back()
 
     async def commit(self) -> None:
         if self._connection is None:

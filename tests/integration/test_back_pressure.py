@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from adapters.cache.redis import RedisPostsCache, create_client
 from adapters.clock import SystemClock
-from adapters.sqlalchemy.engine import EngineOptions, create_engine, create_uow_factory
+from adapters.sqlalchemy.engine import EngineOptions, SqlUnitsOfWork, create_engine
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from application.ports import CacheHit, CacheLookup, CacheMiss
 from domain.posts import NewPost, PostQuota, PostText
@@ -69,7 +69,7 @@ async def test_units_of_work_beyond_the_database_pool_wait_their_turn(database_u
         pool_size=TINY_POOL, max_overflow=0, pool_timeout_seconds=0.05, operation_timeout_seconds=30
     )
     engine = create_engine(database_url, options)
-    uow = create_uow_factory(engine, options, SystemClock())
+    uow = SqlUnitsOfWork(engine, options, SystemClock())
     try:
         async with uow() as work:
             owner = await work.users.add(NewUser(Email("pool@example.com"), "hash", SystemClock().now()))
