@@ -63,7 +63,7 @@ def _host_port(node: str) -> tuple[str, int]:
 
 # Connections to Redis per process (per node of a cluster). RedisPostsCache lets as many requests use
 # Redis at once and queues the others, so the client's pool is never found empty.
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 128
 
 
 def create_client(url: str, timeout_seconds: float, max_connections: int = MAX_CONNECTIONS) -> RedisClient:

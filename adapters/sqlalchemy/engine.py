@@ -18,8 +18,10 @@ class EngineOptions:
     costs a request seconds, not the driver's default minutes.
 
     `operation_timeout_seconds` bounds a whole unit of work (pool checkout, pre-ping, reconnect,
-    statements, commit); `read_timeout_seconds` bounds each wait for the server, and is off (None)
-    for migrations, whose DDL may legitimately take long."""
+    statements, commit) once it is its turn; `queue_timeout_seconds` bounds the wait for that turn
+    (a connection of the full pool; on SQLite, the process's writer lock too), which under load is
+    back-pressure, not an outage; `read_timeout_seconds` bounds each wait for the server, and is off
+    (None) for migrations, whose DDL may legitimately take long."""
 
     pool_size: int = 10
     max_overflow: int = 0
@@ -28,6 +30,7 @@ class EngineOptions:
     read_timeout_seconds: float | None = 5.0
     recycle_seconds: int = 1800
     operation_timeout_seconds: float | None = 3.0
+    queue_timeout_seconds: float | None = 10.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -77,7 +80,7 @@ def create_engine(url: str | URL, options: EngineOptions) -> AsyncEngine:
 
 class SqlUnitsOfWork:
     """The units of work over `engine`: admitted as its pool has room and, on SQLite, writing one
-    at a time; each waits at most `operation_timeout_seconds` for its turn."""
+    at a time; each waits at most `queue_timeout_seconds` for its turn."""
 
     def __init__(self, engine: AsyncEngine, options: EngineOptions, clock: Clock) -> None:
         self._engine = engine
@@ -86,7 +89,7 @@ class SqlUnitsOfWork:
         self._queues = Queues(
             connections=Turns(options.pool_size + options.max_overflow),
             writer=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
-            wait_seconds=options.operation_timeout_seconds,
+            wait_seconds=options.queue_timeout_seconds,
         )
 
     def __call__(self) -> SqlUnitOfWork:

@@ -95,10 +95,10 @@ class Queues:
 class SqlUnitOfWork(UnitOfWork):
     """A connection and its transaction per unit of work.
 
-    With `timeout_seconds`, waiting for a connection must be over within that time, and everything
-    from the first statement to the commit must be done within that time again, or the unit of work
-    fails with StorageUnavailable: a frozen database costs a request seconds, not a hang. Waiting
-    behind other writers of the process (SQLite) stops the clock."""
+    It waits for its turn (a connection; on SQLite, the writer lock) for at most the queues'
+    `wait_seconds`, and with `timeout_seconds` everything from the first statement to the commit must
+    be done within that time, the waiting for a turn not counted, or the unit of work fails with
+    StorageUnavailable: a frozen database costs a request seconds, not a hang."""
 
     def __init__(
         self,
