@@ -138,7 +138,9 @@ class Container(containers.DeclarativeContainer):
         ),
         quota=providers.Callable(post_quota, settings),
     )
-    get_posts = providers.Singleton(GetPosts, uow, cache)
+    get_posts = providers.Singleton(
+        GetPosts, uow, cache, max_entry_bytes=settings.provided.cache_max_entry_bytes
+    )
     delete_post = providers.Singleton(DeletePost, uow, cache)
 
     use_cases = providers.Singleton(

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, Field
-from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -52,7 +51,7 @@ from entrypoints.http.parsing import (
 )
 from entrypoints.http.responses import JSON, posts_json
 from entrypoints.http.use_cases import UseCases
-from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField
+from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField, json_array_piece
 
 
 class RegisterRequest(RequestBody):
@@ -101,16 +100,19 @@ class PostResponse(BaseModel):
 class CanonicalPostsRenderer:
     view = "v1"
 
-    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return to_json(
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+        # PostResponse's fields, as plain dicts: a page may hold hundreds of posts.
+        return json_array_piece(
             [
-                PostResponse(
-                    id=post.id,
-                    text=post.text.value,
-                    created_at=post.created_at.strftime(TIMESTAMP_FORMAT),
-                )
+                {
+                    "id": post.id,
+                    "text": post.text.value,
+                    "created_at": post.created_at.strftime(TIMESTAMP_FORMAT),
+                }
                 for post in posts
-            ]
+            ],
+            first=first,
+            last=last,
         )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
-from pydantic_core import PydanticCustomError, to_json
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -52,7 +52,7 @@ from entrypoints.http.parsing import (
 )
 from entrypoints.http.responses import JSON, posts_json
 from entrypoints.http.use_cases import UseCases
-from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField
+from entrypoints.http.wire import TIMESTAMP_FORMAT, EmailField, json_array_piece
 
 TOKEN_PARAMETER = "token"
 
@@ -116,17 +116,20 @@ class DetailResponse(BaseModel):
 class CompatPostsRenderer:
     view = "compat"
 
-    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return to_json(
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+        # PostRead's fields, as plain dicts: a page may hold hundreds of posts.
+        return json_array_piece(
             [
-                PostRead(
-                    Post_ID=post.id,
-                    Post_Text=post.text.value,
-                    User_Email=owner.email.value,
-                    Creation_DateTime=post.created_at.strftime(TIMESTAMP_FORMAT),
-                )
+                {
+                    "Post_ID": post.id,
+                    "Post_Text": post.text.value,
+                    "User_Email": owner.email.value,
+                    "Creation_DateTime": post.created_at.strftime(TIMESTAMP_FORMAT),
+                }
                 for post in posts
-            ]
+            ],
+            first=first,
+            last=last,
         )
 
 

@@ -3,10 +3,12 @@ format of a post."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import Field
+from pydantic_core import to_json
 
 from domain.users import Email
 
@@ -27,3 +29,11 @@ EmailField = Annotated[
         json_schema_extra={"format": "email", "pattern": _not_special_use_domain()},
     ),
 ]
+
+
+def json_array_piece(items: Sequence[Any], *, first: bool, last: bool) -> bytes:
+    """A page's piece of a JSON array made a page at a time: the pieces in order, from the first
+    page to the last, make the whole array."""
+    encoded = [to_json(item) for item in items]
+    opening = b"[" if first else b"," if encoded else b""
+    return b"".join((opening, b",".join(encoded), b"]" if last else b""))

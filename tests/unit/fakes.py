@@ -239,5 +239,6 @@ class TextsRenderer(PostsRenderer):
     def __init__(self, view: str = "texts") -> None:
         self.view = view
 
-    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return to_json([post.text.value for post in posts])
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+        texts = to_json([post.text.value for post in posts])[1:-1]
+        return (b"[" if first else b"," if texts else b"") + texts + (b"]" if last else b"")

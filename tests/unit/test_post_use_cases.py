@@ -38,6 +38,14 @@ def unlimited_add(uow: UnitOfWorkFactory, cache: PostsCache) -> AddPost:
     return AddPost(uow, cache, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota())
 
 
+async def read_whole(result: RenderedPosts) -> tuple[bytes, int]:
+    """The whole rendering, and in how many pieces it came."""
+    pieces = [result.payload]
+    if result.rest is not None:
+        pieces += [piece async for piece in result.rest]
+    return b"".join(pieces), len(pieces)
+
+
 class World:
     """The post use cases on the in-memory store (counted) and a cache of the test's choosing."""
 
@@ -59,7 +67,8 @@ class World:
 
     async def texts(self, user_id: int) -> tuple[list[str], bool]:
         result = await self.get.execute(user_id, self.renderer)
-        return json.loads(result.payload), result.from_cache
+        body, _ = await read_whole(result)
+        return json.loads(body), result.from_cache
 
 
 @pytest.fixture
@@ -341,3 +350,39 @@ async def test_a_list_larger_than_the_whole_cache_is_served_uncached() -> None:
     second = await world.texts(owner)
 
     assert first == second == (["a text longer than sixteen bytes"], False)
+
+
+async def test_a_long_list_is_read_page_by_page_and_handed_out_as_it_is_rendered(world: World) -> None:
+    owner = await world.user()
+    texts = [f"{number:02} " + "x" * 1000 for number in range(40)]
+    for text in texts:
+        await world.add.execute(owner, text)
+    get = GetPosts(world.storage, world.cache, page_bytes=4_000, stream_after_bytes=8_000)
+    opened = world.storage.calls.uows_opened
+
+    result = await get.execute(owner, world.renderer)
+    body, pieces = await read_whole(result)
+
+    assert result.rest is not None
+    assert json.loads(body) == texts
+    assert pieces > 3
+    # A unit of work per page: none is held while the rendering is handed out.
+    assert world.storage.calls.uows_opened - opened > 3
+    again = await get.execute(owner, world.renderer)
+    assert (again.from_cache, again.payload) == (True, body)
+
+
+async def test_a_list_over_the_cache_entry_limit_is_served_every_time_and_never_cached(world: World) -> None:
+    owner = await world.user()
+    for number in range(20):
+        await world.add.execute(owner, f"{number:02} " + "x" * 1000)
+    get = GetPosts(world.storage, world.cache, max_entry_bytes=10_000)
+
+    first = await get.execute(owner, world.renderer)
+    second = await get.execute(owner, world.renderer)
+
+    assert (first.from_cache, second.from_cache) == (False, False)
+    first_body, _ = await read_whole(first)
+    second_body, _ = await read_whole(second)
+    assert first_body == second_body
+    assert len(json.loads(first_body)) == 20
