@@ -3,6 +3,7 @@ the embedded mode and the tests alike, and forgets everything when the process e
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Self
 
 import attrs
 
+from application.ports import Clock
 from domain.errors import NotAuthenticated, UserAlreadyExists
 from domain.ports import PostRepository, UnitOfWork, UserRepository
 from domain.posts import NewPost, Post, PostPosition, PostQuota
@@ -22,21 +24,46 @@ Undo = Callable[[], None]
 class InMemoryStore:
     users: dict[int, User] = attrs.Factory(dict)
     user_ids_by_email: dict[Email, int] = attrs.Factory(dict)
-    # Per owner, in insertion order, which is id order: listing needs no sort.
+    # Per owner, in insertion order, which is (created_at, id) order: posts are stamped as they are
+    # added and nothing awaits in between, so listing needs no sort.
     posts_by_owner: dict[int, dict[int, Post]] = attrs.Factory(dict)
     owner_by_post: dict[int, int] = attrs.Factory(dict)
     # Per owner: how many posts and bytes of text they hold, which quotas are checked against.
     usage: dict[int, tuple[int, int]] = attrs.Factory(dict)
     user_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     post_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
+    # Held by the unit of work that writes, from its first write to its end, as SQLite's write lock
+    # is: writes (and their times) come in commit order.
+    writer: asyncio.Lock = attrs.Factory(asyncio.Lock)
+
+
+class _Writes:
+    """A unit of work's undo log, and whether it holds the store's writer lock."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.undo: list[Undo] = []
+        self.writing = False
+
+    async def begin(self) -> None:
+        if not self.writing:
+            await self.store.writer.acquire()
+            self.writing = True
+
+    def end(self) -> None:
+        if self.writing:
+            self.writing = False
+            self.store.writer.release()
 
 
 class InMemoryUserRepository(UserRepository):
-    def __init__(self, store: InMemoryStore, undo: list[Undo]) -> None:
-        self._store = store
-        self._undo = undo
+    def __init__(self, writes: _Writes) -> None:
+        self._store = writes.store
+        self._writes = writes
+        self._undo = writes.undo
 
     async def add(self, user: NewUser) -> User:
+        await self._writes.begin()
         if user.email in self._store.user_ids_by_email:
             raise UserAlreadyExists
         stored = User(next(self._store.user_ids), user.email, user.password_hash, user.created_at)
@@ -58,6 +85,7 @@ class InMemoryUserRepository(UserRepository):
         return None if user_id is None else self._store.users[user_id]
 
     async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        await self._writes.begin()
         user = self._store.users.get(user_id)
         if user is None or user.password_hash != old_hash:
             return
@@ -70,21 +98,24 @@ class InMemoryUserRepository(UserRepository):
 
 
 class InMemoryPostRepository(PostRepository):
-    def __init__(self, store: InMemoryStore, undo: list[Undo]) -> None:
-        self._store = store
-        self._undo = undo
+    def __init__(self, writes: _Writes, clock: Clock) -> None:
+        self._store = writes.store
+        self._writes = writes
+        self._undo = writes.undo
+        self._clock = clock
 
-    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> int:
+        await self._writes.begin()
         if post.owner_id not in self._store.users:
             raise NotAuthenticated
         count, size = self._store.usage.get(post.owner_id, (0, 0))
         quota.check(count + 1, size + post.text.size)
-        stored = Post(next(self._store.post_ids), post.owner_id, post.text, post.created_at)
+        stored = Post(next(self._store.post_ids), post.owner_id, post.text, self._clock.now())
         self._store.posts_by_owner.setdefault(stored.owner_id, {})[stored.id] = stored
         self._store.owner_by_post[stored.id] = stored.owner_id
         self._count(stored, 1)
         self._undo.append(lambda: self._forget(stored.id, stored.owner_id))
-        return stored
+        return stored.id
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         return list(self._store.posts_by_owner.get(owner_id, {}).values())
@@ -94,6 +125,7 @@ class InMemoryPostRepository(PostRepository):
         return [post for post in owned if after is None or PostPosition.of(post) > after][:limit]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
+        await self._writes.begin()
         if self._store.owner_by_post.get(post_id) != owner_id:
             return False
         post = self._store.posts_by_owner[owner_id][post_id]
@@ -113,19 +145,22 @@ class InMemoryPostRepository(PostRepository):
         owned = self._store.posts_by_owner[post.owner_id]
         owned[post.id] = post
         self._count(post, 1)
-        # Put it back in id order, as if it had never left.
-        self._store.posts_by_owner[post.owner_id] = dict(sorted(owned.items()))
+        # Put it back in its place, as if it had never left.
+        self._store.posts_by_owner[post.owner_id] = dict(
+            sorted(owned.items(), key=lambda item: (item[1].created_at, item[0]))
+        )
         self._store.owner_by_post[post.id] = post.owner_id
 
 
 class InMemoryUnitOfWork(UnitOfWork):
-    """Writes go straight to the store with an undo log, replayed backwards unless committed. The
-    repositories never await, so no other request runs in the middle of a unit of work."""
+    """Writes go straight to the store with an undo log, replayed backwards unless committed. One
+    unit of work writes at a time; a repository awaits only to wait for that turn."""
 
-    def __init__(self, store: InMemoryStore) -> None:
-        self._undo: list[Undo] = []
-        self.users = InMemoryUserRepository(store, self._undo)
-        self.posts = InMemoryPostRepository(store, self._undo)
+    def __init__(self, store: InMemoryStore, clock: Clock) -> None:
+        self._writes = _Writes(store)
+        self._undo = self._writes.undo
+        self.users = InMemoryUserRepository(self._writes)
+        self.posts = InMemoryPostRepository(self._writes, clock)
 
     async def __aenter__(self) -> Self:
         return self
@@ -138,10 +173,11 @@ class InMemoryUnitOfWork(UnitOfWork):
     ) -> None:
         while self._undo:
             self._undo.pop()()
+        self._writes.end()
 
     async def commit(self) -> None:
         self._undo.clear()
 
 
-def in_memory_uow_factory(store: InMemoryStore) -> Callable[[], InMemoryUnitOfWork]:
-    return lambda: InMemoryUnitOfWork(store)
+def in_memory_uow_factory(store: InMemoryStore, clock: Clock) -> Callable[[], InMemoryUnitOfWork]:
+    return lambda: InMemoryUnitOfWork(store, clock)

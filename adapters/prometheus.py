@@ -100,10 +100,11 @@ class Metrics:
             for collector in self._local:
                 self.registry.register(collector)
 
-    def watch_pool(self, pool: Callable[[], Pool]) -> None:
+    def watch_pool(self, pool: Callable[[], Pool], queued: Callable[[], int] = lambda: 0) -> None:
         """Reports the state of the SQLAlchemy connection pool `pool` returns (an engine's current
-        one: disposing an engine replaces it) when scraped."""
-        collector = PoolCollector(pool)
+        one: disposing an engine replaces it) when scraped; `queued` counts the callers waiting in
+        line before the pool, who are waiting for its connections too."""
+        collector = PoolCollector(pool, queued)
         self._local.append(collector)
         if not self.multiprocess:
             self.registry.register(collector)
@@ -134,8 +135,9 @@ class RequestsInFlight(Collector):
 class PoolCollector(Collector):
     """A SQLAlchemy pool's connections, read at scrape time (nothing is counted per request)."""
 
-    def __init__(self, pool: Callable[[], Pool]) -> None:
+    def __init__(self, pool: Callable[[], Pool], queued: Callable[[], int]) -> None:
         self._pool = pool
+        self._queued = queued
 
     def collect(self) -> Iterator[Metric]:
         pool = self._pool()
@@ -150,7 +152,11 @@ class PoolCollector(Collector):
             "Connections open beyond the pool size (negative: that many of the pool not opened yet).",
             pool.overflow(),
         )
-        yield _gauge("hexpost_db_pool_waiting", "Units of work waiting for a connection.", waiting(pool))
+        yield _gauge(
+            "hexpost_db_pool_waiting",
+            "Units of work waiting for a connection.",
+            waiting(pool) + self._queued(),
+        )
 
 
 def waiting(pool: QueuePool) -> int:

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar, Protocol
 
 import attrs
 
 from application.errors import CacheUnavailable
 from application.limits import RateLimit
-from application.ports import CacheHit, CacheMiss, CacheOutage, Clock, PostsCache
+from application.ports import CacheHit, CacheMiss, CacheOutage, PostsCache
 from domain.errors import NotAuthenticated
 from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
@@ -20,12 +21,15 @@ log = logging.getLogger(__name__)
 
 
 class PostsRenderer(Protocol):
-    """Turns a user's posts into the bytes one API answers with; `view` names that wire format in
-    the cache."""
+    """Turns a user's posts into the bytes one API answers with, a page at a time; `view` names that
+    wire format in the cache."""
 
     view: str
 
-    def render(self, owner: User, posts: Sequence[Post]) -> bytes: ...
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+        """One page's piece of the list: the pieces of its pages in order, from the first to the
+        last, make the whole rendering (a page that is both renders the whole list)."""
+        ...
 
 
 @attrs.frozen
@@ -44,12 +48,17 @@ class Page:
 
 @attrs.frozen
 class RenderedPosts:
+    """A rendering: `payload`, then whatever `rest` yields when the list was too long to hold whole
+    (a cached rendering, or a page, is always whole)."""
+
     payload: bytes
     from_cache: bool
-    # Changes whenever the rendering may have (see rendering_tag), and reveals nothing else.
-    tag: str
+    # Changes whenever the rendering may have (see rendering_tag), and reveals nothing else. None
+    # for a rendering handed out as it is made: its tag would be needed before it is known.
+    tag: str | None
     # For a page: where the next page starts, while more posts follow.
     next_after: PostPosition | None = None
+    rest: AsyncIterator[bytes] | None = None
 
     def cache_entry(self) -> bytes:
         """The rendering with its tag and next position, as the cache keeps it."""
@@ -77,6 +86,51 @@ def rendering_tag(user_id: int, version: str, view: str, payload: bytes) -> str:
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
+class _FillBuffers:
+    """What renderings collected for the cache may hold between them, so that many readers of big
+    lists at once do not each keep up to a cache entry's worth."""
+
+    def __init__(self, budget: int) -> None:
+        self._free = budget
+
+    def take(self, size: int) -> bool:
+        if size > self._free:
+            return False
+        self._free -= size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self._free += size
+
+
+class _Collected:
+    """A rendering collected for the cache as it is made, given up once it outgrows `limit` or the
+    buffers' budget."""
+
+    def __init__(self, buffers: _FillBuffers, limit: int) -> None:
+        self._buffers = buffers
+        self._limit = limit
+        self._pieces: list[bytes] | None = []
+        self._size = 0
+
+    def add(self, piece: bytes) -> None:
+        if self._pieces is None:
+            return
+        if self._size + len(piece) > self._limit or not self._buffers.take(len(piece)):
+            self.give_up()
+            return
+        self._pieces.append(piece)
+        self._size += len(piece)
+
+    def payload(self) -> bytes | None:
+        return None if self._pieces is None else b"".join(self._pieces)
+
+    def give_up(self) -> None:
+        self._buffers.give_back(self._size)
+        self._pieces = None
+        self._size = 0
+
+
 async def _invalidate(cache: PostsCache, user_id: int) -> None:
     try:
         await cache.invalidate(user_id)
@@ -88,20 +142,18 @@ async def _invalidate(cache: PostsCache, user_id: int) -> None:
 
 class AddPost:
     """A user adds a text of at most `max_bytes` UTF-8 bytes, within their rate limit and quota; their
-    cached list is dropped."""
+    cached list is dropped. The post's time is the store's, taken in commit order."""
 
     def __init__(
         self,
         uow: UnitOfWorkFactory,
         cache: PostsCache,
-        clock: Clock,
         max_bytes: int,
         per_user: RateLimit,
         quota: PostQuota,
     ) -> None:
         self._uow = uow
         self._cache = cache
-        self._clock = clock
         self._max_bytes = max_bytes
         self._per_user = per_user
         self._quota = quota
@@ -110,21 +162,48 @@ class AddPost:
         await self._per_user.count(str(user_id))
         post_text = PostText.parse(text, self._max_bytes)
         async with self._uow() as uow:
-            post = await uow.posts.add(NewPost(user_id, post_text, self._clock.now()), self._quota)
+            post_id = await uow.posts.add(NewPost(user_id, post_text), self._quota)
             await uow.commit()
         await _invalidate(self._cache, user_id)
-        return post.id
+        return post_id
 
 
 class GetPosts:
     """A user's own posts, oldest first (all of them, or one page), served from the cache while no
-    write of theirs has invalidated it; a cache outage falls back to the database. Each rendering
-    carries a tag that any write of the owner changes, so a client holding the current tag can be
-    told so from the cache alone."""
+    write of theirs has invalidated it; a cache outage falls back to the database. Each whole
+    rendering carries a tag that any write of the owner changes, so a client holding the current
+    tag can be told so from the cache alone.
 
-    def __init__(self, uow: UnitOfWorkFactory, cache: PostsCache) -> None:
+    From the database a whole list is read and rendered page by page, each page in a unit of work
+    of its own: a long read is bounded per page rather than as a whole, and holds no connection
+    while the client takes its time. A rendering longer than `stream_after_bytes` is handed out as
+    it is made instead of being held whole. Pages grow to about `page_bytes`, and at most
+    `page_readers` pages are read and rendered at once in the process, which bounds the memory big
+    lists take. A list is cached only up to `max_entry_bytes`, and renderings being collected for
+    the cache hold at most twice that between them."""
+
+    FIRST_PAGE_POSTS = 1
+    MAX_PAGE_POSTS = 512
+    # A page is at most this many times as long as the one before: the sizes of the posts read so
+    # far predict those of the next ones, but not by much.
+    PAGE_GROWTH = 16
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        cache: PostsCache,
+        max_entry_bytes: int = 8 * 1024 * 1024,
+        page_bytes: int = 256 * 1024,
+        stream_after_bytes: int = 64 * 1024,
+        page_readers: int = 4,
+    ) -> None:
         self._uow = uow
         self._cache = cache
+        self._max_entry_bytes = max_entry_bytes
+        self._page_bytes = page_bytes
+        self._stream_after = stream_after_bytes
+        self._page_readers = asyncio.Semaphore(page_readers)
+        self._fill_buffers = _FillBuffers(2 * max_entry_bytes)
 
     async def execute(self, user_id: int, renderer: PostsRenderer, page: Page | None = None) -> RenderedPosts:
         view = renderer.view if page is None else page.view(renderer.view)
@@ -136,30 +215,83 @@ class GetPosts:
                 log.warning(
                     "cache unavailable (%s): serving posts of user %s from the database", reason, user_id
                 )
+        version = cached.version if isinstance(cached, CacheMiss) else None
+        if page is not None:
+            return await self._page(user_id, renderer, view, version, page)
+        pieces = self._pieces(user_id, renderer, view, version)
+        # The beginning is made before answering, so that a failure there is still an error answer.
+        head: list[bytes] = []
+        size = 0
+        async for piece in pieces:
+            head.append(piece)
+            size += len(piece)
+            if size > self._stream_after:
+                return RenderedPosts(b"".join(head), False, None, rest=pieces)
+        payload = b"".join(head)
+        return RenderedPosts(payload, False, rendering_tag(user_id, version or "", view, payload))
 
+    async def _page(
+        self, user_id: int, renderer: PostsRenderer, view: str, version: str | None, page: Page
+    ) -> RenderedPosts:
         async with self._uow() as uow:
             owner = await uow.users.get(user_id)
-            if page is None:
-                posts = await uow.posts.list_by_owner(user_id)
-            else:
-                # One more than asked for says whether another page follows.
-                posts = await uow.posts.page_by_owner(user_id, page.after, page.limit + 1)
+            # One more than asked for says whether another page follows.
+            posts = await uow.posts.page_by_owner(user_id, page.after, page.limit + 1)
         if owner is None:
             raise NotAuthenticated
         next_after = None
-        if page is not None and len(posts) > page.limit:
+        if len(posts) > page.limit:
             posts = posts[: page.limit]
             next_after = PostPosition.of(posts[-1])
-        payload = renderer.render(owner, posts)
-        version = cached.version if isinstance(cached, CacheMiss) else ""
-        rendered = RenderedPosts(payload, False, rendering_tag(user_id, version, view, payload), next_after)
-
-        if isinstance(cached, CacheMiss):
-            try:
-                await self._cache.fill(user_id, view, cached.version, rendered.cache_entry())
-            except CacheUnavailable:
-                log.warning("cache unavailable: posts of user %s not cached", user_id)
+        payload = renderer.render(owner, posts, first=True, last=True)
+        tag = rendering_tag(user_id, version or "", view, payload)
+        rendered = RenderedPosts(payload, False, tag, next_after)
+        if version is not None:
+            await self._fill(user_id, view, version, rendered.cache_entry())
         return rendered
+
+    async def _pieces(
+        self, user_id: int, renderer: PostsRenderer, view: str, version: str | None
+    ) -> AsyncIterator[bytes]:
+        """The rendering page by page; filled into the cache against `version` once whole, if it fits."""
+        collected = _Collected(self._fill_buffers, self._max_entry_bytes if version is not None else 0)
+        owner: User | None = None
+        after: PostPosition | None = None
+        first, limit = True, self.FIRST_PAGE_POSTS
+        try:
+            while True:
+                async with self._page_readers:
+                    async with self._uow() as uow:
+                        if owner is None:
+                            owner = await uow.users.get(user_id)
+                            if owner is None:
+                                raise NotAuthenticated
+                        posts = await uow.posts.page_by_owner(user_id, after, limit)
+                    last = len(posts) < limit
+                    piece = renderer.render(owner, posts, first=first, last=last)
+                collected.add(piece)
+                yield piece
+                if last:
+                    break
+                after, limit, first = PostPosition.of(posts[-1]), self._next_limit(posts, limit), False
+                # Neither is held while the next page is read.
+                del posts, piece
+            payload = collected.payload()
+            if version is not None and payload is not None:
+                tag = rendering_tag(user_id, version, view, payload)
+                await self._fill(user_id, view, version, RenderedPosts(payload, False, tag).cache_entry())
+        finally:
+            collected.give_up()
+
+    def _next_limit(self, posts: Sequence[Post], limit: int) -> int:
+        average = max(1, sum(len(post.text.value) for post in posts) // len(posts))
+        return max(1, min(limit * self.PAGE_GROWTH, self.MAX_PAGE_POSTS, self._page_bytes // average))
+
+    async def _fill(self, user_id: int, view: str, version: str, entry: bytes) -> None:
+        try:
+            await self._cache.fill(user_id, view, version, entry)
+        except CacheUnavailable:
+            log.warning("cache unavailable: posts of user %s not cached", user_id)
 
 
 class DeletePost:

@@ -34,14 +34,16 @@ class UserRepository(Protocol):
 
 
 class PostRepository(Protocol):
-    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> int:
         """Stores the post only if its owner stays within `quota`, counted atomically with the insert
-        (concurrent adds cannot overshoot). Raises PostQuotaExceeded, NotAuthenticated when the owner
-        does not exist, StorageUnavailable."""
+        (concurrent adds cannot overshoot), and returns its id. Its `created_at` is taken once this
+        write holds its place in commit order: a later commit never carries an earlier time for the
+        same owner. Raises PostQuotaExceeded, NotAuthenticated when the owner does not exist,
+        StorageUnavailable."""
         ...
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
-        """Oldest first. Raises StorageUnavailable."""
+        """Oldest first: by `created_at`, ties broken by id. Raises StorageUnavailable."""
         ...
 
     async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:

@@ -46,11 +46,11 @@ class Post:
 
 @attrs.frozen
 class NewPost:
-    """A post about to be stored; the repository gives it an id."""
+    """A post about to be stored. The repository gives it an id and its `created_at`, taken where the
+    write takes its place in commit order, so that a user's list never shows time going backwards."""
 
     owner_id: int
     text: PostText
-    created_at: datetime
 
 
 @attrs.frozen

@@ -17,10 +17,9 @@ from adapters.limits import (
     redis_storage,
 )
 from adapters.memory import InMemoryStore, in_memory_uow_factory
-from adapters.sqlalchemy.engine import EngineOptions, create_engine, create_sessionmaker, ping
-from adapters.sqlalchemy.uow import SqlUnitOfWork
+from adapters.sqlalchemy.engine import EngineOptions, SqlUnitsOfWork, create_engine, ping
 from application.limits import RateLimiter
-from application.ports import PostsCache
+from application.ports import Clock, PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.settings import Settings
 
@@ -29,6 +28,8 @@ MEMORY_URL = "memory://"
 REDIS_TIMEOUT_SECONDS = 0.5
 # Connections MySQL allows by default (max_connections) minus room for admin and migrations.
 MYSQL_CONNECTION_BUDGET = 120
+# One writes at a time (the process queues its writers); the others read beside it.
+SQLITE_POOL_SIZE = 5
 
 
 async def _nothing() -> None:
@@ -44,6 +45,8 @@ class Storage:
     ephemeral: bool = False
     # The SQL engine, when there is one: its pool is what operators and tests inspect.
     engine: AsyncEngine | None = None
+    # How many units of work wait in line for a connection of the engine's full pool.
+    waiting: Callable[[], int] = lambda: 0
 
 
 @attrs.frozen
@@ -56,31 +59,45 @@ class Cache:
 
 
 def engine_options(settings: Settings) -> EngineOptions:
-    """Each worker process has its own pool: pool plus overflow of all workers stays within
-    MYSQL_CONNECTION_BUDGET (HEXPOST_WORKERS=1: 10 + 10; 8 workers: 7 + 7 each)."""
-    per_worker = max(2, min(10, MYSQL_CONNECTION_BUDGET // (2 * settings.workers)))
-    return EngineOptions(pool_size=per_worker, max_overflow=per_worker)
+    """Each worker process has its own pool. MySQL: the pools of all workers stay within
+    MYSQL_CONNECTION_BUDGET (HEXPOST_WORKERS=1: 20; 8 workers: 15 each). SQLite: SQLITE_POOL_SIZE,
+    a thread each. No overflow: a connection is kept once opened, since under load a pool that
+    closes and reopens connections spends its time connecting; requests beyond the pool wait their
+    turn."""
+    if settings.database_url.startswith("sqlite"):
+        return EngineOptions(pool_size=SQLITE_POOL_SIZE, max_overflow=0)
+    pool_size = max(2, min(20, MYSQL_CONNECTION_BUDGET // settings.workers))
+    return EngineOptions(pool_size=pool_size, max_overflow=0)
 
 
-def open_storage(settings: Settings) -> Storage:
+def open_storage(settings: Settings, clock: Clock) -> Storage:
     if settings.database_url == MEMORY_URL:
-        return Storage(in_memory_uow_factory(InMemoryStore()), _nothing, _nothing, ephemeral=True)
+        return Storage(in_memory_uow_factory(InMemoryStore(), clock), _nothing, _nothing, ephemeral=True)
     options = engine_options(settings)
     engine = create_engine(settings.database_url, options)
-    sessions = create_sessionmaker(engine)
+    units = SqlUnitsOfWork(engine, options, clock)
     return Storage(
-        lambda: SqlUnitOfWork(sessions, options.operation_timeout_seconds),
+        units,
         lambda: ping(engine, options.operation_timeout_seconds),
         engine.dispose,
         engine=engine,
+        waiting=lambda: units.waiting,
     )
 
 
 def open_cache(settings: Settings) -> Cache:
     if settings.cache_url == MEMORY_URL:
-        return Cache(InProcessPostsCache(settings.cache_ttl_seconds), _nothing, _nothing)
+        in_process = InProcessPostsCache(
+            settings.cache_ttl_seconds, max_entry_bytes=settings.cache_max_entry_bytes
+        )
+        return Cache(in_process, _nothing, _nothing)
     client = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
-    redis_cache = RedisPostsCache(client, settings.cache_ttl_seconds, prefix=settings.cache_key_prefix)
+    redis_cache = RedisPostsCache(
+        client,
+        settings.cache_ttl_seconds,
+        prefix=settings.cache_key_prefix,
+        max_entry_bytes=settings.cache_max_entry_bytes,
+    )
     return Cache(redis_cache, redis_cache.ping, redis_cache.close, redis=client)
 
 

@@ -82,7 +82,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    storage = providers.Singleton(open_storage, settings)
+    storage = providers.Singleton(open_storage, settings, clock)
     cache_backend = providers.Singleton(open_cache, settings)
     metrics = providers.Singleton(open_metrics, settings)
     tracing = providers.Singleton(open_tracing)
@@ -132,14 +132,15 @@ class Container(containers.DeclarativeContainer):
         AddPost,
         uow,
         cache,
-        clock,
         max_bytes=settings.provided.max_post_bytes,
         per_user=providers.Singleton(
             RateLimit, limiter, "post", providers.Callable(parse_rates, settings.provided.post_limits)
         ),
         quota=providers.Callable(post_quota, settings),
     )
-    get_posts = providers.Singleton(GetPosts, uow, cache)
+    get_posts = providers.Singleton(
+        GetPosts, uow, cache, max_entry_bytes=settings.provided.cache_max_entry_bytes
+    )
     delete_post = providers.Singleton(DeletePost, uow, cache)
 
     use_cases = providers.Singleton(

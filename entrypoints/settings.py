@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64)
     token_ttl_seconds: int = Field(1800, ge=1)
     cache_ttl_seconds: int = Field(300, ge=1)
+    # A list whose response is larger is served from the database every time, never cached.
+    cache_max_entry_bytes: int = Field(8_388_608, ge=1)
     max_post_bytes: int = Field(1_048_576, ge=1, le=16_777_215)
     max_body_bytes: int = Field(8_388_608, ge=1024)
     var_dir: Path = Path("var")

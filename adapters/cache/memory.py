@@ -18,14 +18,17 @@ def _entry_size(entry: _Entry) -> int:
 
 class InProcessPostsCache(PostsCache):
     """The `memory://` cache: right for one server process. Entries expire after `ttl_seconds` and
-    the least recently used go first once the payloads add up to `max_bytes`."""
+    the least recently used go first once the payloads add up to `max_bytes`; an entry over
+    `max_entry_bytes` is not kept."""
 
     def __init__(
         self,
         ttl_seconds: float,
         max_bytes: int = 256 * 1024 * 1024,
         timer: Callable[[], float] = time.monotonic,
+        max_entry_bytes: int = 8 * 1024 * 1024,
     ) -> None:
+        self._max_entry_bytes = max_entry_bytes
         self._entries: TTLCache[tuple[int, str], _Entry] = TTLCache(
             maxsize=max_bytes, ttl=ttl_seconds, timer=timer, getsizeof=_entry_size
         )
@@ -41,7 +44,7 @@ class InProcessPostsCache(PostsCache):
         return CacheMiss(version)
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
-        if self._versions.get(user_id, "0") != version:
+        if self._versions.get(user_id, "0") != version or len(payload) > self._max_entry_bytes:
             return
         # An entry larger than the whole cache is not kept: that list is served uncached.
         with contextlib.suppress(ValueError):

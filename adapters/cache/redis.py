@@ -61,7 +61,12 @@ def _host_port(node: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def create_client(url: str, timeout_seconds: float) -> RedisClient:
+# Connections to Redis per process (per node of a cluster). RedisPostsCache lets as many requests use
+# Redis at once and queues the others, so the client's pool is never found empty.
+MAX_CONNECTIONS = 128
+
+
+def create_client(url: str, timeout_seconds: float, max_connections: int = MAX_CONNECTIONS) -> RedisClient:
     """A client that gives up quickly: one immediate retry on a broken connection (a pooled one may
     have died with a Redis restart), none on a timeout, then the caller falls back to the database."""
     retry = Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,))
@@ -73,6 +78,7 @@ def create_client(url: str, timeout_seconds: float) -> RedisClient:
             socket_connect_timeout=timeout_seconds,
             retry=retry,
             health_check_interval=30,
+            max_connections=max_connections,
         )
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in cluster.nodes],
@@ -83,6 +89,7 @@ def create_client(url: str, timeout_seconds: float) -> RedisClient:
         socket_connect_timeout=timeout_seconds,
         retry=retry,
         health_check_interval=30,
+        max_connections=max_connections,
     )
 
 
@@ -98,9 +105,16 @@ class RedisPostsCache(PostsCache):
     never served. Versions are random tokens, never a counter: a version key lost to a restart or
     an eviction cannot come back with an old value and revive an entry written under it.
 
-    When Redis fails, the cache stays out of the way for `cooldown_seconds` instead of making every
-    request wait for a timeout. Invalidations that could not be sent are kept, retried in the
-    background, and sent first by every later use of Redis (`_send_pending`).
+    At most `max_connections` requests talk to Redis at once (the client's pool must be as large);
+    the others queue for up to `queue_timeout_seconds`. A full pool is back-pressure: a request that
+    waited too long goes to the database without the cache, and Redis is not held to be down. Only
+    a failure talking to Redis (refused, reset, no answer within the client's socket timeout)
+    makes the cache stay out of the way for `cooldown_seconds`, instead of making every request
+    wait for a timeout. Invalidations that could not be sent are kept, retried in the background,
+    and sent first by every later use of Redis (`_send_pending`).
+
+    Entries over `max_entry_bytes` are not stored: reading one back could take longer than the
+    socket timeout and make a healthy Redis look down.
     """
 
     def __init__(
@@ -110,8 +124,14 @@ class RedisPostsCache(PostsCache):
         prefix: str = "hexpost:",
         cooldown_seconds: float = 1.0,
         timer: Callable[[], float] = time.monotonic,
+        max_connections: int = MAX_CONNECTIONS,
+        queue_timeout_seconds: float = 2.0,
+        max_entry_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._client = client
+        self._slots = asyncio.Semaphore(max_connections)
+        self._queue_timeout = queue_timeout_seconds
+        self._max_entry_bytes = max_entry_bytes
         self._ttl_ms = int(ttl_seconds * 1000)
         self._prefix = prefix
         self._cooldown = cooldown_seconds
@@ -157,6 +177,8 @@ class RedisPostsCache(PostsCache):
         return version
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
+        if len(payload) > self._max_entry_bytes:
+            return
         async with self._available():
             await self._send_pending()
             await self._client.set(
@@ -173,17 +195,33 @@ class RedisPostsCache(PostsCache):
             self._retry_in_background()
             raise
 
+    @property
+    def cooling_down(self) -> bool:
+        """Whether a failure talking to Redis keeps the cache out of the way right now."""
+        return self._timer() < self._down_until
+
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
-        """Redis failures become CacheUnavailable, and keep Redis out of the way for a cool-down."""
-        if self._timer() < self._down_until:
+        """Waits for a connection slot; Redis failures become CacheUnavailable, and keep Redis out of
+        the way for a cool-down."""
+        if self.cooling_down:
             raise CacheUnavailable("cache cooling down after a failure")
         try:
+            async with asyncio.timeout(self._queue_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise CacheUnavailable("no connection to Redis came free in time") from None
+        try:
+            # Redis may have failed someone else while this request queued.
+            if self.cooling_down:
+                raise CacheUnavailable("cache cooling down after a failure")
             yield
         except REDIS_FAILURES as exc:
             self._down_until = self._timer() + self._cooldown
             log.warning("redis unavailable: %r", exc)
             raise CacheUnavailable(type(exc).__name__) from exc
+        finally:
+            self._slots.release()
 
     async def _send_pending(self) -> None:
         """Sends the invalidations kept from failures. Every use of Redis begins with this step, so

@@ -75,8 +75,8 @@ posts = Table(
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("text", PostTextColumn, nullable=False),
     Column("created_at", Timestamp, nullable=False),
-    # Serves "posts of a user in id order" and the owner check of a delete.
-    Index(None, "user_id", "id"),
+    # Serves "posts of a user, oldest first" (and pages of it) and the foreign key.
+    Index(None, "user_id", "created_at", "id"),
     **_table_options,
 )
 

@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+import attrs
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
 from adapters.sqlalchemy.tables import posts, text_bytes, users
+from application.ports import Clock
 from domain.errors import NotAuthenticated, PostQuotaExceeded, StorageUnavailable, UserAlreadyExists
 from domain.ports import PostRepository, UnitOfWork, UserRepository
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
@@ -39,10 +41,6 @@ async def storage_errors(timeout_seconds: float | None = None) -> AsyncIterator[
         raise StorageUnavailable(type(exc).__name__) from exc
 
 
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else deadline - asyncio.get_running_loop().time()
-
-
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
@@ -59,22 +57,160 @@ def _post(row: Row[Any]) -> Post:
     return Post(row.id, row.user_id, PostText(row.text), _utc(row.created_at))
 
 
-class _Repository:
-    def __init__(self, session: AsyncSession, deadline: float | None) -> None:
-        self._session = session
-        self._deadline = deadline
+class Turns:
+    """First come, first served: `size` holders at a time, the others wait in line."""
 
-    def _guard(self) -> AbstractAsyncContextManager[None]:
-        return storage_errors(_remaining(self._deadline))
+    def __init__(self, size: int) -> None:
+        self._places = asyncio.Semaphore(size)
+        self.waiting = 0
+
+    async def take(self, timeout_seconds: float | None) -> None:
+        """Raises TimeoutError when no place came free in time."""
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await self._places.acquire()
+        finally:
+            self.waiting -= 1
+
+    def give_back(self) -> None:
+        self._places.release()
+
+
+@attrs.frozen
+class Queues:
+    """What units of work of one engine wait on before they work, instead of failing.
+
+    `connections` admits as many units of work as the pool has connections, first come first
+    served: a full pool is a queue, never an outage. `writer`, for SQLite, lets one unit of work
+    of the process write at a time, so writers queue here rather than on SQLite's file lock."""
+
+    connections: Turns
+    writer: asyncio.Lock | None
+    # How long a unit of work may wait in the queues above: once it is its turn, it still gets its
+    # whole `timeout_seconds` to work.
+    wait_seconds: float | None
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A connection and its transaction per unit of work.
+
+    It waits for its turn (a connection; on SQLite, the writer lock) for at most the queues'
+    `wait_seconds`, and with `timeout_seconds` everything from the first statement to the commit must
+    be done within that time, the waiting for a turn not counted, or the unit of work fails with
+    StorageUnavailable: a frozen database costs a request seconds, not a hang."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        queues: Queues,
+        clock: Clock,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        self._engine = engine
+        self._queues = queues
+        self._clock = clock
+        self._timeout = timeout_seconds
+        self._connection: AsyncConnection | None = None
+        self._admitted = False
+        self._writing = False
+        self._deadline: float | None = None
+        self.users = SqlUserRepository(self)
+        self.posts = SqlPostRepository(self)
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._queues.connections.take(self._queues.wait_seconds)
+        except TimeoutError:
+            raise StorageUnavailable("no database connection came free in time") from None
+        self._admitted = True
+        self._deadline = self._after(self._timeout)
+        return self
+
+    def _after(self, seconds: float | None) -> float | None:
+        return None if seconds is None else asyncio.get_running_loop().time() + seconds
+
+    def _remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - asyncio.get_running_loop().time()
+
+    def guard(self) -> AbstractAsyncContextManager[None]:
+        return storage_errors(self._remaining())
+
+    async def connection(self) -> AsyncConnection:
+        """The unit of work's connection, checked out on first use. Call inside `guard()`."""
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        return self._connection
+
+    @property
+    def serializes_writes(self) -> bool:
+        return self._queues.writer is not None
+
+    async def begin_write(self) -> datetime:
+        """Takes this unit of work's place among the writers; returns the time its writes carry.
+
+        SQLite: waits for the process's writer lock (the clock of the unit of work stops meanwhile),
+        then takes the file's write lock with BEGIN IMMEDIATE (other processes queue on
+        `busy_timeout`), then reads the clock. Both locks are held until the transaction ends, so
+        the times of committed writes only grow."""
+        writer = self._queues.writer
+        if writer is not None and not self._writing:
+            started = asyncio.get_running_loop().time()
+            try:
+                async with asyncio.timeout(self._queues.wait_seconds):
+                    await writer.acquire()
+            except TimeoutError:
+                raise StorageUnavailable("the write queue did not move in time") from None
+            self._writing = True
+            if self._deadline is not None:
+                self._deadline += asyncio.get_running_loop().time() - started
+            async with self.guard():
+                await (await self.connection()).exec_driver_sql("BEGIN IMMEDIATE")
+        return self._clock.now()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._connection is not None:
+                # Closing rolls back whatever was not committed and returns the connection to the
+                # pool; a rollback that does not come back in time is cut, which discards it.
+                async with asyncio.timeout(self._timeout):
+                    await self._connection.close()
+        except (SQLAlchemyError, OSError, TimeoutError):
+            log.warning("could not close a database connection cleanly", exc_info=True)
+        finally:
+            self._connection = None
+            if self._writing:
+                self._writing = False
+                cast(asyncio.Lock, self._queues.writer).release()
+            if self._admitted:
+                self._admitted = False
+                self._queues.connections.give_back()
+
+    async def commit(self) -> None:
+        if self._connection is None:
+            return
+        async with self.guard():
+            await self._connection.commit()
+
+
+class _Repository:
+    def __init__(self, work: SqlUnitOfWork) -> None:
+        self._work = work
 
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
-        """For writes, whose results carry the new id or the count of rows touched."""
-        return cast(CursorResult[Any], await self._session.execute(statement))
+        """Call inside the unit of work's `guard()`."""
+        return await (await self._work.connection()).execute(statement)
 
 
 class SqlUserRepository(_Repository, UserRepository):
     async def add(self, user: NewUser) -> User:
-        async with self._guard():
+        await self._work.begin_write()
+        async with self._work.guard():
             try:
                 result = await self._execute(
                     insert(users).values(
@@ -92,18 +228,18 @@ class SqlUserRepository(_Repository, UserRepository):
         return User(int(user_id), user.email, user.password_hash, user.created_at)
 
     async def get(self, user_id: int) -> User | None:
-        async with self._guard():
-            row = (await self._session.execute(select(users).where(users.c.id == user_id))).first()
+        async with self._work.guard():
+            row = (await self._execute(select(users).where(users.c.id == user_id))).first()
         return None if row is None else _user(row)
 
     async def by_email(self, email: Email) -> User | None:
-        async with self._guard():
-            result = await self._session.execute(select(users).where(users.c.email == email.value))
-            row = result.first()
+        async with self._work.guard():
+            row = (await self._execute(select(users).where(users.c.email == email.value))).first()
         return None if row is None else _user(row)
 
     async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
-        async with self._guard():
+        await self._work.begin_write()
+        async with self._work.guard():
             await self._execute(
                 update(users)
                 .where(users.c.id == user_id, users.c.password_hash == old_hash)
@@ -112,7 +248,7 @@ class SqlUserRepository(_Repository, UserRepository):
 
 
 class SqlPostRepository(_Repository, PostRepository):
-    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> int:
         size = post.text.size
         within: list[ColumnElement[bool]] = [users.c.id == post.owner_id]
         if quota.max_posts is not None:
@@ -124,21 +260,25 @@ class SqlPostRepository(_Repository, PostRepository):
             .where(*within)
             .values(post_count=users.c.post_count + 1, post_bytes=users.c.post_bytes + size)
         )
-        async with self._guard():
+        now = await self._work.begin_write()
+        async with self._work.guard():
             # The owner's row stays locked until commit: concurrent adds queue here and each sees
             # the counts the previous one left, so none can overshoot the quota.
             if not (await self._execute(count)).rowcount:
                 owner = select(users.c.id).where(users.c.id == post.owner_id)
-                if (await self._session.execute(owner)).first() is None:
+                if (await self._execute(owner)).first() is None:
                     raise NotAuthenticated
                 raise PostQuotaExceeded
+            # The time is read once this add holds its place, so a later commit carries a later
+            # time: SQLite's `now` was read after the writer locks were taken; MySQL's server clock
+            # is read by SYSDATE() (unlike NOW()) when the insert runs, after the row lock above was
+            # granted. The session's time zone is UTC (see the engine).
+            created_at: Any = (
+                _naive_utc(now) if self._work.serializes_writes else func.sysdate(literal_column("6"))
+            )
             try:
                 result = await self._execute(
-                    insert(posts).values(
-                        user_id=post.owner_id,
-                        text=post.text.value,
-                        created_at=_naive_utc(post.created_at),
-                    )
+                    insert(posts).values(user_id=post.owner_id, text=post.text.value, created_at=created_at)
                 )
             except IntegrityError:
                 # fk_posts_user_id_users: a validly signed token for a user who no longer exists.
@@ -146,12 +286,12 @@ class SqlPostRepository(_Repository, PostRepository):
         (post_id,) = result.inserted_primary_key or (None,)
         if post_id is None:
             raise StorageUnavailable("no id was returned for the new post")
-        return Post(int(post_id), post.owner_id, post.text, post.created_at)
+        return int(post_id)
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
-        query = select(posts).where(posts.c.user_id == owner_id).order_by(posts.c.id)
-        async with self._guard():
-            rows = (await self._session.execute(query)).all()
+        query = select(posts).where(posts.c.user_id == owner_id).order_by(posts.c.created_at, posts.c.id)
+        async with self._work.guard():
+            rows = (await self._execute(query)).all()
         return [_post(row) for row in rows]
 
     async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
@@ -166,14 +306,15 @@ class SqlPostRepository(_Repository, PostRepository):
                 )
             )
         query = query.order_by(posts.c.created_at, posts.c.id).limit(limit)
-        async with self._guard():
-            rows = (await self._session.execute(query)).all()
+        async with self._work.guard():
+            rows = (await self._execute(query)).all()
         return [_post(row) for row in rows]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
         mine = (posts.c.id == post_id, posts.c.user_id == owner_id)
-        async with self._guard():
-            size = (await self._session.execute(select(text_bytes(posts.c.text)).where(*mine))).scalar()
+        await self._work.begin_write()
+        async with self._work.guard():
+            size = (await self._execute(select(text_bytes(posts.c.text)).where(*mine))).scalar()
             if size is None or not (await self._execute(delete(posts).where(*mine))).rowcount:
                 return False
             await self._execute(
@@ -182,40 +323,3 @@ class SqlPostRepository(_Repository, PostRepository):
                 .values(post_count=users.c.post_count - 1, post_bytes=users.c.post_bytes - size)
             )
         return True
-
-
-class SqlUnitOfWork(UnitOfWork):
-    """A session per unit of work. With `timeout_seconds`, everything from the first statement to
-    the commit must be done within that time, or the unit of work fails with StorageUnavailable:
-    a frozen database costs a request seconds, not a hang."""
-
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], timeout_seconds: float | None = None
-    ) -> None:
-        self._sessions = sessions
-        self._timeout = timeout_seconds
-
-    async def __aenter__(self) -> Self:
-        self._session = self._sessions()
-        self._deadline = None if self._timeout is None else asyncio.get_running_loop().time() + self._timeout
-        self.users = SqlUserRepository(self._session, self._deadline)
-        self.posts = SqlPostRepository(self._session, self._deadline)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            # Closing rolls back whatever was not committed and returns the connection to the pool;
-            # a rollback that does not come back in time is cut, which discards the connection.
-            async with asyncio.timeout(self._timeout):
-                await self._session.close()
-        except (SQLAlchemyError, OSError, TimeoutError):
-            log.warning("could not close a database session cleanly", exc_info=True)
-
-    async def commit(self) -> None:
-        async with storage_errors(_remaining(self._deadline)):
-            await self._session.commit()

@@ -61,12 +61,13 @@ def create_app(container: Container) -> Starlette:
         # The client address (rate limits, throttling) is the proxy's report only when the peer is a
         # listed proxy; anyone else's X-Forwarded-For is ignored.
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
-    engine = container.storage().engine
+    storage = container.storage()
+    engine = storage.engine
     metrics = container.metrics()
     served_metrics: list[BaseRoute] = []
     if metrics is not None:
         if engine is not None:
-            metrics.watch_pool(lambda: engine.pool)
+            metrics.watch_pool(lambda: engine.pool, storage.waiting)
         if settings.metrics == "on":
             served_metrics.append(metrics_route(metrics))
     tracing = container.tracing()

@@ -66,10 +66,12 @@ class CanonicalPostsRenderer:
     # Names the bytes `render` produces in the cache: change it whenever they change.
     view = "canonical.1"
 
-    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return wire.render_posts(
-            posts,
-            lambda post: PostResponse(id=post.id, text=post.text.value, created_at=wire.timestamp(post)),
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+        # PostResponse's fields, as plain dicts: a page may hold hundreds of posts.
+        return wire.json_array_piece(
+            [{"id": post.id, "text": post.text.value, "created_at": wire.timestamp(post)} for post in posts],
+            first=first,
+            last=last,
         )
 
 

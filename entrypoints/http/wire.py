@@ -4,8 +4,8 @@ messages name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import attrs
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
@@ -54,9 +54,12 @@ class BearerResponse(BaseModel):
     token_type: str = "bearer"
 
 
-def render_posts(posts: Sequence[Post], row: Callable[[Post], BaseModel]) -> bytes:
-    """A list of posts as one API's JSON, a `row` each."""
-    return to_json([row(post) for post in posts])
+def json_array_piece(items: Sequence[Any], *, first: bool, last: bool) -> bytes:
+    """A page's piece of a JSON array made a page at a time: the pieces in order, from the first
+    page to the last, make the whole array."""
+    encoded = [to_json(item) for item in items]
+    opening = b"[" if first else b"," if encoded else b""
+    return b"".join((opening, b",".join(encoded), b"]" if last else b""))
 
 
 def timestamp(post: Post) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.cache.memory import InProcessPostsCache
 from adapters.cache.redis import RedisClient, RedisPostsCache, create_client
+from adapters.clock import SystemClock
 from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.backends import open_storage
@@ -40,7 +41,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def uow(database_url: str, make_settings: Callable[..., Settings]) -> AsyncIterator[UnitOfWorkFactory]:
-    storage = open_storage(make_settings(database_url=database_url))
+    storage = open_storage(make_settings(database_url=database_url), SystemClock())
     yield storage.uow
     await storage.close()
 

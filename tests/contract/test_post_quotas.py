@@ -10,14 +10,14 @@ from domain.errors import PostQuotaExceeded
 from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, PostQuota, PostText
 from domain.users import User
-from tests.contract.test_unit_of_work import NOW, add_post, add_user
+from tests.contract.test_unit_of_work import add_post, add_user
 
 
 async def try_add(uow: UnitOfWorkFactory, owner: User, text: str, quota: PostQuota) -> int:
     async with uow() as work:
-        post = await work.posts.add(NewPost(owner.id, PostText(text), NOW), quota)
+        post_id = await work.posts.add(NewPost(owner.id, PostText(text)), quota)
         await work.commit()
-    return post.id
+    return post_id
 
 
 async def texts(uow: UnitOfWorkFactory, owner: User) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from domain.users import Email, NewUser, User
 
 NOW = datetime(2026, 11, 20, 22, 21, 0, 123456, tzinfo=UTC)
 ONE_MIB_OF_EMOJI = "😀" * (1_048_576 // 4)
+ADDERS = 16
 
 
 async def add_user(uow: UnitOfWorkFactory, email: str = "alice@example.com") -> User:
@@ -22,11 +24,11 @@ async def add_user(uow: UnitOfWorkFactory, email: str = "alice@example.com") -> 
     return user
 
 
-async def add_post(uow: UnitOfWorkFactory, owner: User, text: str, at: datetime = NOW) -> int:
+async def add_post(uow: UnitOfWorkFactory, owner: User, text: str) -> int:
     async with uow() as work:
-        post = await work.posts.add(NewPost(owner.id, PostText(text), at), PostQuota())
+        post_id = await work.posts.add(NewPost(owner.id, PostText(text)), PostQuota())
         await work.commit()
-    return post.id
+    return post_id
 
 
 async def test_a_committed_user_is_found_by_id_and_by_email(uow: UnitOfWorkFactory) -> None:
@@ -67,14 +69,39 @@ async def test_emails_differing_only_in_an_accent_are_two_accounts(uow: UnitOfWo
 async def test_posts_are_listed_oldest_first_and_only_to_their_owner(uow: UnitOfWorkFactory) -> None:
     alice = await add_user(uow, "alice@example.com")
     bob = await add_user(uow, "bob@example.com")
-    first = await add_post(uow, alice, "first", NOW)
+    before = datetime.now(UTC)
+    first = await add_post(uow, alice, "first")
     await add_post(uow, bob, "bob's")
-    second = await add_post(uow, alice, "second", NOW + timedelta(microseconds=1))
+    second = await add_post(uow, alice, "second")
+    after = datetime.now(UTC)
     async with uow() as work:
         listed = await work.posts.list_by_owner(alice.id)
     assert [(post.id, post.text.value) for post in listed] == [(first, "first"), (second, "second")]
-    assert [post.created_at for post in listed] == [NOW, NOW + timedelta(microseconds=1)]
+    # The store's clock (MySQL's own, on this machine) stamps them: UTC, and when they were added.
+    slack = timedelta(seconds=1)
+    assert before - slack <= listed[0].created_at <= listed[1].created_at <= after + slack
     assert all(post.owner_id == alice.id for post in listed)
+
+
+async def test_concurrent_adds_of_one_owner_carry_times_in_commit_order(uow: UnitOfWorkFactory) -> None:
+    owner = await add_user(uow)
+    committed: list[int] = []
+
+    async def add(number: int) -> None:
+        async with uow() as work:
+            post_id = await work.posts.add(NewPost(owner.id, PostText(f"post {number}")), PostQuota())
+            # The first to start lingers longest before committing: times taken when a write starts
+            # would come out in the opposite order to the commits.
+            await asyncio.sleep((ADDERS - number) * 0.002)
+            await work.commit()
+        committed.append(post_id)
+
+    await asyncio.gather(*(add(number) for number in range(ADDERS)))
+    async with uow() as work:
+        listed = await work.posts.list_by_owner(owner.id)
+    assert [post.id for post in listed] == committed
+    times = [post.created_at for post in listed]
+    assert times == sorted(times)
 
 
 async def test_a_one_mebibyte_emoji_text_round_trips_byte_identical(uow: UnitOfWorkFactory) -> None:
@@ -123,7 +150,7 @@ async def test_ids_of_deleted_posts_are_not_handed_out_again(uow: UnitOfWorkFact
 async def test_a_post_for_a_user_who_does_not_exist_is_refused(uow: UnitOfWorkFactory) -> None:
     async with uow() as work:
         with pytest.raises(NotAuthenticated):
-            await work.posts.add(NewPost(MAX_ID, PostText("orphan"), NOW), PostQuota())
+            await work.posts.add(NewPost(MAX_ID, PostText("orphan")), PostQuota())
 
 
 async def test_the_largest_id_names_nothing(uow: UnitOfWorkFactory) -> None:

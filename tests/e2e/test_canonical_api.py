@@ -11,6 +11,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
+from adapters.clock import SystemClock
 from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.backends import Cache, Storage
@@ -393,7 +394,7 @@ async def test_get_posts_says_miss_then_hit_with_the_same_body(client: httpx.Asy
 
 
 async def test_a_cache_hit_touches_no_repository(make_container: Callable[..., Container]) -> None:
-    storage = CountingStorage()
+    storage = CountingStorage(SystemClock())
     container = make_container()
     container.storage.override(providers.Object(Storage(storage, _nothing, _nothing)))
     async with in_process_client(container) as http:

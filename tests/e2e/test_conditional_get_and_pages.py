@@ -10,6 +10,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
+from adapters.clock import SystemClock
 from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
 from tests.e2e.helpers import (
@@ -49,7 +50,7 @@ async def test_get_posts_carries_an_etag_and_asks_clients_to_revalidate(client: 
 async def test_the_current_etag_gets_304_with_no_body_from_the_cache_alone(
     make_container: Callable[..., Container],
 ) -> None:
-    storage = CountingStorage()
+    storage = CountingStorage(SystemClock())
     container = make_container()
     container.storage.override(providers.Object(Storage(storage, _nothing, _nothing)))
     async with in_process_client(container) as http:

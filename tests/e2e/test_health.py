@@ -13,6 +13,7 @@ from dependency_injector import providers
 from starlette.applications import Starlette
 
 from adapters.cache.memory import InProcessPostsCache
+from adapters.clock import SystemClock
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from application.errors import CacheUnavailable
 from domain.errors import StorageUnavailable
@@ -44,7 +45,8 @@ def app_client(make_container: Callable[..., Container]) -> MakeClient:
     @asynccontextmanager
     async def make(database: Ping, cache: Ping) -> AsyncIterator[httpx.AsyncClient]:
         container = make_container()
-        store = Storage(in_memory_uow_factory(InMemoryStore()), database, _fine, ephemeral=True)
+        uow = in_memory_uow_factory(InMemoryStore(), SystemClock())
+        store = Storage(uow, database, _fine, ephemeral=True)
         container.storage.override(providers.Object(store))
         container.cache_backend.override(providers.Object(Cache(InProcessPostsCache(300), cache, _fine)))
         async with in_process_client(container) as http:

@@ -3,6 +3,7 @@ memory://, SQLite with the in-process cache, and the production shape, MySQL wit
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -125,3 +126,20 @@ async def test_emails_are_one_account_in_any_case_but_accents_make_another(
     )
     assert (again.status_code, again.json()) == (400, {"detail": "User already exists"})
     await register(client, "josé@example.com")
+
+
+async def test_concurrent_adds_all_succeed_and_list_with_times_in_commit_order(
+    backend_settings: dict[str, str], make_container: Callable[..., Container]
+) -> None:
+    """64 writers at once (one user, as a bench does): none fails on a lock or a full pool, and the
+    list's times never decrease, also read in id order: each post was stamped in commit order."""
+    async with in_process_client(make_container(**backend_settings, post_limits="off")) as client:
+        auth = await register(client, "busy@example.com")
+        ids = await asyncio.gather(*(add(client, auth, f"post {number}") for number in range(64)))
+        answer = await client.get("/api/v1/posts/get-posts", headers=auth)
+
+    assert answer.status_code == 200, answer.text
+    listed = answer.json()
+    assert [post["id"] for post in listed] == sorted(ids)
+    times = [post["created_at"] for post in listed]
+    assert times == sorted(times)

@@ -109,7 +109,7 @@ def test_mysql_columns_hold_a_mebibyte_of_emoji_and_compare_emails_byte_for_byte
     def posts_indexes(connection: Connection) -> list[Any]:
         return [index["column_names"] for index in inspect(connection).get_indexes("posts")]
 
-    assert ["user_id", "id"] in inspect_database(url, posts_indexes)
+    assert ["user_id", "created_at", "id"] in inspect_database(url, posts_indexes)
 
 
 def test_the_quota_migration_counts_the_posts_and_bytes_users_already_hold(empty_database: str) -> None:

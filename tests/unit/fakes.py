@@ -93,7 +93,7 @@ class _CountingPosts(PostRepository):
         self._inner = inner
         self._calls = calls
 
-    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> int:
         self._calls.repository_calls += 1
         return await self._inner.add(post, quota)
 
@@ -113,8 +113,8 @@ class _CountingPosts(PostRepository):
 class CountingUnitOfWork(UnitOfWork):
     """The in-memory unit of work, counting every time it is opened and every repository call."""
 
-    def __init__(self, store: InMemoryStore, calls: Calls) -> None:
-        self._inner = InMemoryUnitOfWork(store)
+    def __init__(self, store: InMemoryStore, calls: Calls, clock: Clock) -> None:
+        self._inner = InMemoryUnitOfWork(store, clock)
         self._calls = calls
         self.users = _CountingUsers(self._inner.users, calls)
         self.posts = _CountingPosts(self._inner.posts, calls)
@@ -139,12 +139,13 @@ class CountingUnitOfWork(UnitOfWork):
 class CountingStorage:
     """A UnitOfWorkFactory over one in-memory store that counts what it is asked to do."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.store = InMemoryStore()
         self.calls = Calls()
+        self.clock = clock
 
     def __call__(self) -> UnitOfWork:
-        return CountingUnitOfWork(self.store, self.calls)
+        return CountingUnitOfWork(self.store, self.calls, self.clock)
 
 
 class _DownUsers(UserRepository):
@@ -162,7 +163,7 @@ class _DownUsers(UserRepository):
 
 
 class _DownPosts(PostRepository):
-    async def add(self, post: NewPost, quota: PostQuota) -> Post:
+    async def add(self, post: NewPost, quota: PostQuota) -> int:
         raise StorageUnavailable("down")
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
@@ -238,5 +239,6 @@ class TextsRenderer(PostsRenderer):
     def __init__(self, view: str = "texts") -> None:
         self.view = view
 
-    def render(self, owner: User, posts: Sequence[Post]) -> bytes:
-        return to_json([post.text.value for post in posts])
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+        texts = to_json([post.text.value for post in posts])[1:-1]
+        return (b"[" if first else b"," if texts else b"") + texts + (b"]" if last else b"")

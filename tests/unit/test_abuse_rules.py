@@ -44,7 +44,7 @@ class World:
         self.hasher = PlainHasher()
         self.limiter = in_process_limiter()
         tokens = JwtTokenService(SECRET, 1800, self.clock)
-        uow = in_memory_uow_factory(self.store)
+        uow = in_memory_uow_factory(self.store, self.clock)
         self.throttle = LoginThrottle(self.limiter, login)
         policy = PasswordPolicy(CommonPasswordList() if common_passwords else NoCommonPasswords())
         self.register = RegisterUser(
@@ -54,7 +54,6 @@ class World:
         self.add_post = AddPost(
             uow,
             InProcessPostsCache(ttl_seconds=300),
-            self.clock,
             1_048_576,
             RateLimit(self.limiter, "post", posts),
             quota or PostQuota(),

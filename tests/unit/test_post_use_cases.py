@@ -33,32 +33,41 @@ from tests.unit.fakes import (
 MAX_BYTES = 1_048_576
 
 
-def unlimited_add(uow: UnitOfWorkFactory, cache: PostsCache, clock: FixedClock) -> AddPost:
-    return AddPost(uow, cache, clock, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota())
+def unlimited_add(uow: UnitOfWorkFactory, cache: PostsCache) -> AddPost:
+    return AddPost(uow, cache, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota())
+
+
+async def read_whole(result: RenderedPosts) -> tuple[bytes, int]:
+    """The whole rendering, and in how many pieces it came."""
+    pieces = [result.payload]
+    if result.rest is not None:
+        pieces += [piece async for piece in result.rest]
+    return b"".join(pieces), len(pieces)
 
 
 class World:
     """The post use cases on the in-memory store (counted) and a cache of the test's choosing."""
 
     def __init__(self, cache: PostsCache | None = None, uow: UnitOfWorkFactory | None = None) -> None:
-        self.storage = CountingStorage()
-        self.cache = cache if cache is not None else InProcessPostsCache(ttl_seconds=300)
         self.clock = FixedClock()
+        self.storage = CountingStorage(self.clock)
+        self.cache = cache if cache is not None else InProcessPostsCache(ttl_seconds=300)
         factory = uow if uow is not None else self.storage
-        self.add = unlimited_add(factory, self.cache, self.clock)
+        self.add = unlimited_add(factory, self.cache)
         self.get = GetPosts(factory, self.cache)
         self.delete = DeletePost(factory, self.cache)
         self.renderer = TextsRenderer()
 
     async def user(self, email: str = "owner@example.com") -> int:
-        async with InMemoryUnitOfWork(self.storage.store) as uow:
+        async with InMemoryUnitOfWork(self.storage.store, self.clock) as uow:
             user = await uow.users.add(NewUser(Email.parse(email), "hash", self.clock.now()))
             await uow.commit()
         return user.id
 
     async def texts(self, user_id: int) -> tuple[list[str], bool]:
         result = await self.get.execute(user_id, self.renderer)
-        return json.loads(result.payload), result.from_cache
+        body, _ = await read_whole(result)
+        return json.loads(body), result.from_cache
 
 
 @pytest.fixture
@@ -306,7 +315,7 @@ async def test_a_failed_write_leaves_the_cached_list_in_place() -> None:
     owner = await healthy.user()
     await healthy.add.execute(owner, "kept")
     await healthy.texts(owner)
-    broken = unlimited_add(DownUnitOfWork, cache, healthy.clock)
+    broken = unlimited_add(DownUnitOfWork, cache)
 
     with pytest.raises(StorageUnavailable):
         await broken.execute(owner, "lost")
@@ -338,3 +347,39 @@ async def test_a_list_larger_than_the_whole_cache_is_served_uncached() -> None:
     second = await world.texts(owner)
 
     assert first == second == (["a text longer than sixteen bytes"], False)
+
+
+async def test_a_long_list_is_read_page_by_page_and_handed_out_as_it_is_rendered(world: World) -> None:
+    owner = await world.user()
+    texts = [f"{number:02} " + "x" * 1000 for number in range(40)]
+    for text in texts:
+        await world.add.execute(owner, text)
+    get = GetPosts(world.storage, world.cache, page_bytes=4_000, stream_after_bytes=8_000)
+    opened = world.storage.calls.uows_opened
+
+    result = await get.execute(owner, world.renderer)
+    body, pieces = await read_whole(result)
+
+    assert result.rest is not None
+    assert json.loads(body) == texts
+    assert pieces > 3
+    # A unit of work per page: none is held while the rendering is handed out.
+    assert world.storage.calls.uows_opened - opened > 3
+    again = await get.execute(owner, world.renderer)
+    assert (again.from_cache, again.payload) == (True, body)
+
+
+async def test_a_list_over_the_cache_entry_limit_is_served_every_time_and_never_cached(world: World) -> None:
+    owner = await world.user()
+    for number in range(20):
+        await world.add.execute(owner, f"{number:02} " + "x" * 1000)
+    get = GetPosts(world.storage, world.cache, max_entry_bytes=10_000)
+
+    first = await get.execute(owner, world.renderer)
+    second = await get.execute(owner, world.renderer)
+
+    assert (first.from_cache, second.from_cache) == (False, False)
+    first_body, _ = await read_whole(first)
+    second_body, _ = await read_whole(second)
+    assert first_body == second_body
+    assert len(json.loads(first_body)) == 20

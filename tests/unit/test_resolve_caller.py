@@ -23,13 +23,13 @@ class World:
         self.now = 0.0
         # Tokens are checked against the wall clock.
         self.clock = FixedClock(datetime.now(UTC))
-        self.storage = CountingStorage()
+        self.storage = CountingStorage(self.clock)
         self.tokens = JwtTokenService(SECRET, 1800, self.clock)
         self.confirmed = InProcessConfirmedCallers(RECHECK_SECONDS, timer=lambda: self.now)
         self.resolve = ResolveCaller(self.tokens, self.storage, self.confirmed)
 
     async def user(self, email: str = "caller@example.com") -> int:
-        async with InMemoryUnitOfWork(self.storage.store) as uow:
+        async with InMemoryUnitOfWork(self.storage.store, self.clock) as uow:
             user = await uow.users.add(NewUser(Email.parse(email), "hash", self.clock.now()))
             await uow.commit()
         return user.id

@@ -49,7 +49,7 @@ class World:
         self.clock = FixedClock(datetime.now(UTC))
         self.hasher = PlainHasher()
         self.tokens = JwtTokenService(SECRET, 1800, self.clock)
-        uow = in_memory_uow_factory(self.store)
+        uow = in_memory_uow_factory(self.store, self.clock)
         self.register = unlimited_register(uow, self.hasher, self.tokens, self.clock)
         self.log_in = unthrottled_log_in(uow, self.hasher, self.tokens)
 
@@ -179,8 +179,8 @@ async def test_a_failed_login_leaves_an_old_hash_alone(world: World) -> None:
 
 async def test_a_real_argon2_hash_is_upgraded_to_the_current_parameters_on_login() -> None:
     store = InMemoryStore()
-    uow = in_memory_uow_factory(store)
     clock = FixedClock(datetime.now(UTC))
+    uow = in_memory_uow_factory(store, clock)
     tokens = JwtTokenService(SECRET, 1800, clock)
     older = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1), 1)
     current = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=2, memory_cost=128, parallelism=1), 1)
@@ -207,7 +207,7 @@ ONCE_VALID = "legacy..dots@example.com"
 
 
 async def stored_under_older_rules(world: World) -> int:
-    async with in_memory_uow_factory(world.store)() as uow:
+    async with in_memory_uow_factory(world.store, world.clock)() as uow:
         user = await uow.users.add(NewUser(Email(ONCE_VALID), "plain:correct horse", world.clock.now()))
         await uow.commit()
     return user.id

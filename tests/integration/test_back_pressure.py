@@ -1,0 +1,94 @@
+"""A full pool is a queue, not an outage: requests beyond the connections of a pool wait their turn,
+and a healthy Redis or database is never held to be down for it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from adapters.cache.redis import RedisPostsCache, create_client
+from adapters.clock import SystemClock
+from adapters.sqlalchemy.engine import EngineOptions, SqlUnitsOfWork, create_engine
+from adapters.sqlalchemy.uow import SqlUnitOfWork
+from application.ports import CacheHit, CacheLookup, CacheMiss
+from domain.posts import NewPost, PostQuota, PostText
+from domain.users import Email, NewUser
+from tests.conftest import migrate_to
+
+REQUESTS = 200
+DATABASE_REQUESTS = 40
+TINY_POOL = 2
+
+
+@pytest.fixture
+async def tiny_redis_pool(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisPostsCache]:
+    cache = RedisPostsCache(
+        create_client(redis_url, 0.5, max_connections=TINY_POOL),
+        ttl_seconds=60,
+        prefix=redis_prefix,
+        max_connections=TINY_POOL,
+    )
+    yield cache
+    await cache.close()
+
+
+@pytest.mark.redis
+async def test_requests_beyond_the_redis_pool_wait_and_redis_is_not_declared_down(
+    tiny_redis_pool: RedisPostsCache,
+) -> None:
+    async def read_then_fill(user_id: int) -> CacheLookup:
+        missed = await tiny_redis_pool.lookup(user_id, "v1")
+        assert isinstance(missed, CacheMiss)
+        await tiny_redis_pool.fill(user_id, "v1", missed.version, b"[]")
+        return await tiny_redis_pool.lookup(user_id, "v1")
+
+    # One request per user, so that each one's fill stays current.
+    lookups = await asyncio.gather(*(read_then_fill(user_id) for user_id in range(REQUESTS)))
+
+    assert lookups == [CacheHit(b"[]")] * REQUESTS
+    assert not tiny_redis_pool.cooling_down
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}"
+        migrate_to(url)
+        return url
+    mysql_url: str = request.getfixturevalue("mysql_url")
+    return mysql_url
+
+
+async def test_units_of_work_beyond_the_database_pool_wait_their_turn(database_url: str) -> None:
+    # The pool's own timeout is far shorter than the wait in line (the machine is shared: generous).
+    options = EngineOptions(
+        pool_size=TINY_POOL, max_overflow=0, pool_timeout_seconds=0.05, operation_timeout_seconds=30
+    )
+    engine = create_engine(database_url, options)
+    uow = SqlUnitsOfWork(engine, options, SystemClock())
+    try:
+        async with uow() as work:
+            owner = await work.users.add(NewUser(Email("pool@example.com"), "hash", SystemClock().now()))
+            await work.commit()
+
+        async def read_and_write(number: int) -> int:
+            async with uow() as work:
+                assert isinstance(work, SqlUnitOfWork)
+                await work.users.get(owner.id)
+                # Hold the connection a little, as a slow statement would.
+                async with work.guard():
+                    await (await work.connection()).execute(text("SELECT 1"))
+                await asyncio.sleep(0.001)
+                post_id = await work.posts.add(NewPost(owner.id, PostText(f"post {number}")), PostQuota())
+                await work.commit()
+            return post_id
+
+        ids = await asyncio.gather(*(read_and_write(number) for number in range(DATABASE_REQUESTS)))
+        assert len(set(ids)) == DATABASE_REQUESTS
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
