@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -13,8 +14,9 @@ import attrs
 
 from application.ports import Clock
 from domain.errors import NotAuthenticated, UserAlreadyExists
-from domain.ports import PostRepository, UnitOfWork, UserRepository
+from domain.ports import PostRepository, SessionRepository, UnitOfWork, UserRepository
 from domain.posts import NewPost, Post, PostPosition, PostQuota
+from domain.sessions import Session
 from domain.users import Email, NewUser, User
 
 Undo = Callable[[], None]
@@ -30,6 +32,7 @@ class InMemoryStore:
     owner_by_post: dict[int, int] = attrs.Factory(dict)
     # Per owner: how many posts and bytes of text they hold, which quotas are checked against.
     usage: dict[int, tuple[int, int]] = attrs.Factory(dict)
+    sessions_by_user: dict[int, dict[str, Session]] = attrs.Factory(dict)
     user_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     post_ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     # Held by the unit of work that writes, from its first write to its end, as SQLite's write lock
@@ -96,6 +99,28 @@ class InMemoryUserRepository(UserRepository):
 
         self._undo.append(undo)
 
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._writes.begin()
+        user = self._store.users.get(user_id)
+        if user is None:
+            return
+        self._store.users[user_id] = attrs.evolve(user, password_hash=password_hash)
+        self._undo.append(lambda: self._store.users.__setitem__(user_id, user))
+
+    async def delete(self, user_id: int) -> bool:
+        await self._writes.begin()
+        user = self._store.users.pop(user_id, None)
+        if user is None:
+            return False
+        del self._store.user_ids_by_email[user.email]
+
+        def undo() -> None:
+            self._store.users[user_id] = user
+            self._store.user_ids_by_email[user.email] = user_id
+
+        self._undo.append(undo)
+        return True
+
 
 class InMemoryPostRepository(PostRepository):
     def __init__(self, writes: _Writes, clock: Clock) -> None:
@@ -137,6 +162,10 @@ class InMemoryPostRepository(PostRepository):
         count, size = self._store.usage.get(post.owner_id, (0, 0))
         self._store.usage[post.owner_id] = (count + sign, size + sign * post.text.size)
 
+    async def delete_all_of(self, owner_id: int) -> None:
+        for post in list(self._store.posts_by_owner.get(owner_id, {}).values()):
+            await self.delete(post.id, owner_id)
+
     def _forget(self, post_id: int, owner_id: int) -> None:
         self._count(self._store.posts_by_owner[owner_id].pop(post_id), -1)
         del self._store.owner_by_post[post_id]
@@ -152,6 +181,83 @@ class InMemoryPostRepository(PostRepository):
         self._store.owner_by_post[post.id] = post.owner_id
 
 
+class InMemorySessionRepository(SessionRepository):
+    def __init__(self, writes: _Writes) -> None:
+        self._store = writes.store
+        self._writes = writes
+        self._undo = writes.undo
+
+    def _put(self, session: Session) -> None:
+        owned = self._store.sessions_by_user.setdefault(session.user_id, {})
+        before = owned.get(session.id)
+        owned[session.id] = session
+
+        def undo() -> None:
+            if before is None:
+                del owned[session.id]
+            else:
+                owned[session.id] = before
+
+        self._undo.append(undo)
+
+    async def add(self, session: Session) -> None:
+        await self._writes.begin()
+        if session.user_id not in self._store.users:
+            raise NotAuthenticated
+        self._put(session)
+
+    async def get(self, user_id: int, session_id: str) -> Session | None:
+        return self._store.sessions_by_user.get(user_id, {}).get(session_id)
+
+    async def list_alive(self, user_id: int, now: datetime) -> Sequence[Session]:
+        alive = [s for s in self._store.sessions_by_user.get(user_id, {}).values() if s.alive_at(now)]
+        return sorted(alive, key=lambda s: (s.last_used_at, s.created_at, s.id), reverse=True)
+
+    async def rotate(
+        self,
+        user_id: int,
+        session_id: str,
+        generation: int,
+        refresh_hash: str,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        await self._writes.begin()
+        session = await self.get(user_id, session_id)
+        if session is None or not session.alive_at(now) or session.refresh_generation != generation:
+            return False
+        self._put(
+            attrs.evolve(
+                session,
+                refresh_hash=refresh_hash,
+                refresh_generation=generation + 1,
+                refresh_expires_at=refresh_expires_at,
+                last_used_at=now,
+            )
+        )
+        return True
+
+    async def end(self, user_id: int, session_id: str, now: datetime) -> bool:
+        await self._writes.begin()
+        session = await self.get(user_id, session_id)
+        if session is None or session.ended_at is not None:
+            return False
+        self._put(attrs.evolve(session, ended_at=now))
+        return True
+
+    async def end_all(self, user_id: int, now: datetime, keep: str | None = None) -> None:
+        await self._writes.begin()
+        for session in list(self._store.sessions_by_user.get(user_id, {}).values()):
+            if session.id != keep:
+                await self.end(user_id, session.id, now)
+
+    async def delete_all_of(self, user_id: int) -> None:
+        await self._writes.begin()
+        owned = self._store.sessions_by_user.pop(user_id, None)
+        if owned is not None:
+            self._undo.append(lambda: self._store.sessions_by_user.__setitem__(user_id, owned))
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """Writes go straight to the store with an undo log, replayed backwards unless committed. One
     unit of work writes at a time; a repository awaits only to wait for that turn."""
@@ -161,6 +267,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._undo = self._writes.undo
         self.users = InMemoryUserRepository(self._writes)
         self.posts = InMemoryPostRepository(self._writes, clock)
+        self.sessions = InMemorySessionRepository(self._writes)
 
     async def __aenter__(self) -> Self:
         return self

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -25,6 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool, QueuePool
 
+from application.callers import is_session_view
 from application.errors import CacheUnavailable
 from application.ports import CacheHit, CacheLookup, CacheMiss, PostsCache
 
@@ -219,7 +220,17 @@ class MeasuredPostsCache(PostsCache):
         self._errors = {operation: metrics.cache_errors.labels(operation) for operation in CACHE_OPERATIONS}
 
     async def lookup(self, user_id: int, view: str) -> CacheLookup:
-        found = await self._inner.lookup(user_id, view)
+        return self._count(await self._inner.lookup(user_id, view))
+
+    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
+        found = await self._inner.lookup_all(user_id, views)
+        # Counted: lookups of post lists; a session check's entry is not a cached response.
+        for view, each in zip(views, found, strict=True):
+            if not is_session_view(view):
+                self._count(each)
+        return found
+
+    def _count(self, found: CacheLookup) -> CacheLookup:
         if isinstance(found, CacheHit):
             self._hit.inc()
         elif isinstance(found, CacheMiss):

@@ -1,35 +1,93 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
 import attrs
 
-from application.ports import ConfirmedCallers, TokenService
+from application.errors import CacheUnavailable
+from application.ports import CacheHit, CacheLookup, CacheMiss, Clock, PostsCache, TokenService
 from domain.errors import NotAuthenticated
 from domain.ports import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen
 class Caller:
-    """Who a request acts for, resolved once at the edge before any use case runs."""
+    """Who a request acts for, resolved once at the edge before any use case runs: a user, in one of
+    their live sessions."""
 
     user_id: int
+    session_id: str
+
+
+SESSION_VIEW_PREFIX = "session:"
+
+
+def session_view(session_id: str) -> str:
+    """The cache entry vouching that a session was alive. The user's next invalidation (a write of
+    theirs, any session of theirs ending) drops it along with their cached lists."""
+    return SESSION_VIEW_PREFIX + session_id
+
+
+def is_session_view(view: str) -> bool:
+    return view.startswith(SESSION_VIEW_PREFIX)
 
 
 class ResolveCaller:
-    """A token names a caller while it verifies and its user is in the store; otherwise the request
-    is not authenticated, whatever route it is for. The store is asked only when `confirmed` has no
-    recent word on that user."""
+    """A token names a caller while it verifies, its user is in the store and its session is alive,
+    also when this process verified the token before; otherwise the request is not authenticated,
+    whatever route it is for.
 
-    def __init__(self, tokens: TokenService, uow: UnitOfWorkFactory, confirmed: ConfirmedCallers) -> None:
+    The store is the truth. The cache vouches for a session the store showed alive, until the user's
+    next invalidation and for at most `recheck_seconds` (never past the session's expiry): ending a
+    session through the service is honoured by every process from the next request on, and a user
+    removed straight from the database within `recheck_seconds`. A cache that lost its entries, or is
+    down, only sends the check to the store."""
+
+    def __init__(
+        self,
+        tokens: TokenService,
+        uow: UnitOfWorkFactory,
+        cache: PostsCache,
+        clock: Clock,
+        recheck_seconds: float,
+    ) -> None:
         self._tokens = tokens
         self._uow = uow
-        self._confirmed = confirmed
+        self._cache = cache
+        self._clock = clock
+        self._recheck = timedelta(seconds=recheck_seconds)
 
     async def execute(self, token: str) -> Caller:
-        user_id = self._tokens.verify(token)
-        if not await self._confirmed.recently_confirmed(user_id):
-            async with self._uow() as uow:
-                user = await uow.users.get(user_id)
-            if user is None:
-                raise NotAuthenticated
-            await self._confirmed.confirm(user_id)
-        return Caller(user_id)
+        caller, _ = await self._resolve(token, ())
+        return caller
+
+    async def with_posts(self, token: str, view: str) -> tuple[Caller, CacheLookup]:
+        """The caller, and the cache's answer for `view` of their posts, fetched in the same round
+        trip as the session check."""
+        caller, (posts,) = await self._resolve(token, (view,))
+        return caller, posts
+
+    async def _resolve(self, token: str, views: Sequence[str]) -> tuple[Caller, Sequence[CacheLookup]]:
+        subject = self._tokens.verify(token)
+        caller = Caller(subject.user_id, subject.session_id)
+        vouching = session_view(caller.session_id)
+        session, *posts = await self._cache.lookup_all(caller.user_id, (vouching, *views))
+        now = self._clock.now()
+        if isinstance(session, CacheHit) and now.timestamp() < float(session.payload):
+            return caller, posts
+        async with self._uow() as uow:
+            user = await uow.users.get(caller.user_id)
+            stored = await uow.sessions.get(caller.user_id, caller.session_id)
+        if user is None or stored is None or not stored.alive_at(now):
+            raise NotAuthenticated
+        if isinstance(session, CacheMiss):
+            until = min(stored.refresh_expires_at, now + self._recheck).timestamp()
+            try:
+                await self._cache.fill(caller.user_id, vouching, session.version, str(until).encode())
+            except CacheUnavailable:
+                log.warning("cache unavailable: session check for user %s not cached", caller.user_id)
+        return caller, posts

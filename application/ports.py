@@ -3,6 +3,7 @@ and the time. The storage ports stay with the domain (`domain.ports`). Adapters 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -52,6 +53,11 @@ class PostsCache(Protocol):
         """Never raises: an unreachable cache is a CacheOutage."""
         ...
 
+    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
+        """Several views of one user at once (one round trip to a shared cache), in the order asked.
+        Never raises."""
+        ...
+
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         """Raises CacheUnavailable."""
         ...
@@ -80,21 +86,21 @@ class IssuedToken:
     expires_in: int
 
 
+@attrs.frozen
+class TokenSubject:
+    """Whom a verified token names: a user, in one of their sessions."""
+
+    user_id: int
+    session_id: str
+
+
 class TokenService(Protocol):
-    def issue(self, user_id: int) -> IssuedToken: ...
+    def issue(self, user_id: int, session_id: str) -> IssuedToken: ...
 
-    def verify(self, token: str) -> int:
-        """Returns the user id the token was issued to. Raises NotAuthenticated."""
+    def verify(self, token: str) -> TokenSubject:
+        """Only that the token is well-formed, signed and current: whether its session is still
+        alive is the store's to say. Raises NotAuthenticated."""
         ...
-
-
-class ConfirmedCallers(Protocol):
-    """Callers the store confirmed a moment ago, so that most requests are resolved without asking
-    it. An entry that is missing or has expired costs one store lookup, never a wrong answer."""
-
-    async def recently_confirmed(self, user_id: int) -> bool: ...
-
-    async def confirm(self, user_id: int) -> None: ...
 
 
 class Clock(Protocol):

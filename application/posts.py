@@ -11,7 +11,7 @@ import attrs
 
 from application.errors import CacheUnavailable
 from application.limits import RateLimit
-from application.ports import CacheHit, CacheMiss, CacheOutage, PostsCache
+from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage, PostsCache
 from domain.errors import NotAuthenticated
 from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
@@ -205,9 +205,17 @@ class GetPosts:
         self._page_readers = asyncio.Semaphore(page_readers)
         self._fill_buffers = _FillBuffers(2 * max_entry_bytes)
 
-    async def execute(self, user_id: int, renderer: PostsRenderer, page: Page | None = None) -> RenderedPosts:
+    async def execute(
+        self,
+        user_id: int,
+        renderer: PostsRenderer,
+        page: Page | None = None,
+        cached: CacheLookup | None = None,
+    ) -> RenderedPosts:
+        """`cached`: the cache's answer for this view when the caller already asked it."""
         view = renderer.view if page is None else page.view(renderer.view)
-        cached = await self._cache.lookup(user_id, view)
+        if cached is None:
+            cached = await self._cache.lookup(user_id, view)
         match cached:
             case CacheHit(entry):
                 return RenderedPosts.from_cache_entry(entry)

@@ -44,6 +44,18 @@ class PostQuotaExceeded(DomainError):
     """The user already holds as many posts, or bytes of text, as they may."""
 
 
+class WrongPassword(DomainError):
+    """The caller's current password, asked for again before a sensitive change, did not match."""
+
+
+class InvalidRefreshToken(DomainError):
+    """Unknown, expired, already used, or of a session that has ended."""
+
+
+class SessionNotFound(DomainError):
+    """No live session with that id belongs to the caller."""
+
+
 class PostNotFound(DomainError):
     """No post with that id belongs to the caller (it may exist and belong to someone else)."""
 

@@ -8,7 +8,6 @@ import secrets
 import argon2
 from dependency_injector import containers, providers
 
-from adapters.cache.memory import InProcessConfirmedCallers
 from adapters.clock import SystemClock
 from adapters.common_passwords import CommonPasswordList, NoCommonPasswords
 from adapters.passwords import Argon2PasswordHasher
@@ -18,7 +17,16 @@ from application.callers import ResolveCaller
 from application.limits import LoginThrottle, RateLimit
 from application.ports import PostsCache
 from application.posts import AddPost, DeletePost, GetPosts
-from application.users import CommonPasswords, LogIn, PasswordPolicy, RegisterUser
+from application.sessions import EndAllSessions, EndSession, ListSessions, RefreshSession, SessionStarter
+from application.users import (
+    ChangePassword,
+    CommonPasswords,
+    DeleteAccount,
+    GetAccount,
+    LogIn,
+    PasswordPolicy,
+    RegisterUser,
+)
 from domain.posts import PostQuota
 from entrypoints.backends import Cache, Storage, open_cache, open_limiter, open_storage
 from entrypoints.http.pages import PageCursors
@@ -27,8 +35,9 @@ from entrypoints.metrics import multiprocess
 from entrypoints.settings import Settings, jwt_secret, parse_login_limits, parse_rates
 from entrypoints.tracing import open_tracing
 
-# How long a process takes a user the store confirmed for granted. A user removed from the database
-# behind the service's back is refused on every route once this has passed since their last lookup.
+# How long the cache may vouch for a session the store showed alive. Sessions ended through the
+# service are refused at once; a user or session removed from the database behind the service's back
+# is refused on every route once this has passed since the last lookup.
 CALLER_RECHECK_SECONDS = 5.0
 
 
@@ -102,9 +111,12 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
     )
 
-    confirmed_callers = providers.Singleton(InProcessConfirmedCallers, ttl_seconds=CALLER_RECHECK_SECONDS)
-
-    resolve_caller = providers.Singleton(ResolveCaller, tokens, uow, confirmed_callers)
+    resolve_caller = providers.Singleton(
+        ResolveCaller, tokens, uow, cache, clock, recheck_seconds=CALLER_RECHECK_SECONDS
+    )
+    session_starter = providers.Singleton(
+        SessionStarter, tokens, clock, refresh_ttl_seconds=settings.provided.refresh_ttl_seconds
+    )
     limiter_backend = providers.Singleton(open_limiter, settings)
     limiter = limiter_backend.provided.limiter
     password_policy = providers.Singleton(PasswordPolicy, providers.Singleton(common_passwords, settings))
@@ -120,14 +132,23 @@ class Container(containers.DeclarativeContainer):
         RegisterUser,
         uow,
         password_hasher,
-        tokens,
+        session_starter,
         clock,
         password_policy,
         providers.Singleton(
             RateLimit, limiter, "register", providers.Callable(parse_rates, settings.provided.register_limits)
         ),
     )
-    log_in = providers.Singleton(LogIn, uow, password_hasher, tokens, login_throttle)
+    log_in = providers.Singleton(LogIn, uow, password_hasher, session_starter, login_throttle)
+    refresh_session = providers.Singleton(RefreshSession, uow, session_starter, cache, refresh_limit)
+    list_sessions = providers.Singleton(ListSessions, uow, clock)
+    end_session = providers.Singleton(EndSession, uow, cache, clock)
+    end_all_sessions = providers.Singleton(EndAllSessions, uow, cache, clock)
+    get_account = providers.Singleton(GetAccount, uow)
+    change_password = providers.Singleton(
+        ChangePassword, uow, password_hasher, cache, clock, password_policy, login_throttle
+    )
+    delete_account = providers.Singleton(DeleteAccount, uow, password_hasher, cache, login_throttle)
     add_post = providers.Singleton(
         AddPost,
         uow,
@@ -144,7 +165,20 @@ class Container(containers.DeclarativeContainer):
     delete_post = providers.Singleton(DeletePost, uow, cache)
 
     use_cases = providers.Singleton(
-        UseCases, resolve_caller, register_user, log_in, add_post, get_posts, delete_post
+        UseCases,
+        resolve_caller=resolve_caller,
+        register_user=register_user,
+        log_in=log_in,
+        add_post=add_post,
+        get_posts=get_posts,
+        delete_post=delete_post,
+        refresh_session=refresh_session,
+        list_sessions=list_sessions,
+        end_session=end_session,
+        end_all_sessions=end_all_sessions,
+        get_account=get_account,
+        change_password=change_password,
+        delete_account=delete_account,
     )
     page_cursors = providers.Singleton(PageCursors, secret)
 

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
     token_ttl_seconds: int = Field(1800, ge=1)
+    refresh_ttl_seconds: int = Field(1_209_600, ge=1)
     cache_ttl_seconds: int = Field(300, ge=1)
     # A list whose response is larger is served from the database every time, never cached.
     cache_max_entry_bytes: int = Field(8_388_608, ge=1)

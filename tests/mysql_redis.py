@@ -96,6 +96,7 @@ async def empty_tables(url: str) -> None:
     await _admin(
         "SET FOREIGN_KEY_CHECKS=0",
         f"TRUNCATE TABLE `{name}`.posts",
+        f"TRUNCATE TABLE `{name}`.sessions",
         f"TRUNCATE TABLE `{name}`.users",
     )
 

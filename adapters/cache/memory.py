@@ -3,11 +3,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cachetools import TTLCache
 
-from application.ports import CacheHit, CacheLookup, CacheMiss, ConfirmedCallers, PostsCache
+from application.ports import CacheHit, CacheLookup, CacheMiss, PostsCache
 
 _Entry = tuple[str, bytes]
 
@@ -43,6 +43,9 @@ class InProcessPostsCache(PostsCache):
             return CacheHit(entry[1])
         return CacheMiss(version)
 
+    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
+        return [await self.lookup(user_id, view) for view in views]
+
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         if self._versions.get(user_id, "0") != version or len(payload) > self._max_entry_bytes:
             return
@@ -52,18 +55,3 @@ class InProcessPostsCache(PostsCache):
 
     async def invalidate(self, user_id: int) -> None:
         self._versions[user_id] = str(next(self._counter))
-
-
-class InProcessConfirmedCallers(ConfirmedCallers):
-    """Confirmations kept in the process for `ttl_seconds`, at most `max_entries` of them."""
-
-    def __init__(
-        self, ttl_seconds: float, max_entries: int = 65_536, timer: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._confirmed: TTLCache[int, bool] = TTLCache(maxsize=max_entries, ttl=ttl_seconds, timer=timer)
-
-    async def recently_confirmed(self, user_id: int) -> bool:
-        return user_id in self._confirmed
-
-    async def confirm(self, user_id: int) -> None:
-        self._confirmed[user_id] = True

@@ -5,7 +5,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import unquote, urlsplit
 
@@ -97,6 +97,14 @@ def _new_version() -> str:
     return secrets.token_hex(8)
 
 
+def _current(entry: object, version: bytes) -> CacheLookup:
+    if isinstance(entry, bytes):
+        stored_version, _, payload = entry.partition(b":")
+        if stored_version == version:
+            return CacheHit(payload)
+    return CacheMiss(version.decode())
+
+
 class RedisPostsCache(PostsCache):
     """The cache shared by several server processes.
 
@@ -150,21 +158,21 @@ class RedisPostsCache(PostsCache):
         return f"{self._prefix}{{u{user_id}}}:posts:{view}"
 
     async def lookup(self, user_id: int, view: str) -> CacheLookup:
+        (found,) = await self.lookup_all(user_id, (view,))
+        return found
+
+    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
         try:
             async with self._available():
                 await self._send_pending()
-                version, entry = await self._client.mget(
-                    self._version_key(user_id), self._entry_key(user_id, view)
+                version, *entries = await self._client.mget(
+                    self._version_key(user_id), *(self._entry_key(user_id, view) for view in views)
                 )
                 if not isinstance(version, bytes):
                     version = await self._start_version(user_id)
         except CacheUnavailable as exc:
-            return CacheOutage(str(exc))
-        if isinstance(entry, bytes):
-            stored_version, _, payload = entry.partition(b":")
-            if stored_version == version:
-                return CacheHit(payload)
-        return CacheMiss(version.decode())
+            return [CacheOutage(str(exc))] * len(views)
+        return [_current(entry, version) for entry in entries]
 
     async def _start_version(self, user_id: int) -> bytes:
         """The first version of a user without one; if another process got there first, theirs."""

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
+from domain.sessions import Session
 from domain.users import Email
 
 # Named constraints, so that migrations can drop them and errors can be told apart by name.
@@ -41,6 +43,9 @@ Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 EmailColumn = String(Email.MAX_LENGTH).with_variant(
     mysql.VARCHAR(Email.MAX_LENGTH, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
 )
+# Session ids and refresh token hashes are ASCII.
+SessionIdColumn = String(Session.ID_MAX_LENGTH)
+TokenHashColumn = String(64)
 # Up to 16 MiB of UTF-8, emoji included: room for the 1 MiB post limit.
 PostTextColumn = Text().with_variant(
     mysql.MEDIUMTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
@@ -85,3 +90,24 @@ def text_bytes(text: ColumnElement[str]) -> ColumnElement[int]:
     """The UTF-8 size of a text column, counted by the database (SQLite's length() counts characters
     of a text, bytes of a blob; MySQL's counts bytes)."""
     return func.length(cast(text, LargeBinary))
+
+
+# One row per session; a refresh rotates the row in place (a new hash, the next generation), so a
+# token of an earlier generation is known to be used. Ended rows stay until their user is deleted.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("id", SessionIdColumn, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_used_at", Timestamp, nullable=False),
+    Column("refresh_hash", TokenHashColumn, nullable=False),
+    Column("refresh_generation", BigInteger, nullable=False),
+    Column("refresh_expires_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp, nullable=True),
+    # The user first: every statement names the user, and a user's sessions sit together.
+    PrimaryKeyConstraint("user_id", "id"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)

@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
-from adapters.sqlalchemy.tables import posts, text_bytes, users
+from adapters.sqlalchemy.tables import posts, sessions, text_bytes, users
 from application.ports import Clock
 from domain.errors import NotAuthenticated, PostQuotaExceeded, StorageUnavailable, UserAlreadyExists
-from domain.ports import PostRepository, UnitOfWork, UserRepository
+from domain.ports import PostRepository, SessionRepository, UnitOfWork, UserRepository
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
+from domain.sessions import Session
 from domain.users import Email, NewUser, User
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,19 @@ def _user(row: Row[Any]) -> User:
 
 def _post(row: Row[Any]) -> Post:
     return Post(row.id, row.user_id, PostText(row.text), _utc(row.created_at))
+
+
+def _session_of(row: Row[Any]) -> Session:
+    return Session(
+        row.id,
+        row.user_id,
+        _utc(row.created_at),
+        _utc(row.last_used_at),
+        row.refresh_hash,
+        row.refresh_generation,
+        _utc(row.refresh_expires_at),
+        None if row.ended_at is None else _utc(row.ended_at),
+    )
 
 
 class Turns:
@@ -117,6 +131,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._deadline: float | None = None
         self.users = SqlUserRepository(self)
         self.posts = SqlPostRepository(self)
+        self.sessions = SqlSessionRepository(self)
 
     async def __aenter__(self) -> Self:
         try:
@@ -246,6 +261,19 @@ class SqlUserRepository(_Repository, UserRepository):
                 .values(password_hash=new_hash)
             )
 
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._work.begin_write()
+        async with self._work.guard():
+            await self._execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def delete(self, user_id: int) -> bool:
+        await self._work.begin_write()
+        async with self._work.guard():
+            result = await self._execute(delete(users).where(users.c.id == user_id))
+        return bool(result.rowcount)
+
 
 class SqlPostRepository(_Repository, PostRepository):
     async def add(self, post: NewPost, quota: PostQuota) -> int:
@@ -323,3 +351,103 @@ class SqlPostRepository(_Repository, PostRepository):
                 .values(post_count=users.c.post_count - 1, post_bytes=users.c.post_bytes - size)
             )
         return True
+
+    async def delete_all_of(self, owner_id: int) -> None:
+        await self._work.begin_write()
+        async with self._work.guard():
+            await self._execute(delete(posts).where(posts.c.user_id == owner_id))
+
+
+class SqlSessionRepository(_Repository, SessionRepository):
+    async def add(self, session: Session) -> None:
+        await self._work.begin_write()
+        async with self._work.guard():
+            try:
+                await self._execute(
+                    insert(sessions).values(
+                        user_id=session.user_id,
+                        id=session.id,
+                        created_at=_naive_utc(session.created_at),
+                        last_used_at=_naive_utc(session.last_used_at),
+                        refresh_hash=session.refresh_hash,
+                        refresh_generation=session.refresh_generation,
+                        refresh_expires_at=_naive_utc(session.refresh_expires_at),
+                    )
+                )
+            except IntegrityError:
+                # fk_sessions_user_id_users: the user was deleted meanwhile.
+                raise NotAuthenticated from None
+
+    async def get(self, user_id: int, session_id: str) -> Session | None:
+        query = select(sessions).where(sessions.c.user_id == user_id, sessions.c.id == session_id)
+        async with self._work.guard():
+            row = (await self._execute(query)).first()
+        return None if row is None else _session_of(row)
+
+    async def list_alive(self, user_id: int, now: datetime) -> Sequence[Session]:
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.ended_at.is_(None),
+                sessions.c.refresh_expires_at > _naive_utc(now),
+            )
+            .order_by(sessions.c.last_used_at.desc(), sessions.c.created_at.desc(), sessions.c.id.desc())
+        )
+        async with self._work.guard():
+            rows = (await self._execute(query)).all()
+        return [_session_of(row) for row in rows]
+
+    async def rotate(
+        self,
+        user_id: int,
+        session_id: str,
+        generation: int,
+        refresh_hash: str,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        statement = (
+            update(sessions)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.id == session_id,
+                sessions.c.refresh_generation == generation,
+                sessions.c.ended_at.is_(None),
+                sessions.c.refresh_expires_at > _naive_utc(now),
+            )
+            .values(
+                refresh_hash=refresh_hash,
+                refresh_generation=generation + 1,
+                refresh_expires_at=_naive_utc(refresh_expires_at),
+                last_used_at=_naive_utc(now),
+            )
+        )
+        await self._work.begin_write()
+        async with self._work.guard():
+            result = await self._execute(statement)
+        return result.rowcount == 1
+
+    async def end(self, user_id: int, session_id: str, now: datetime) -> bool:
+        statement = (
+            update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.id == session_id, sessions.c.ended_at.is_(None))
+            .values(ended_at=_naive_utc(now))
+        )
+        await self._work.begin_write()
+        async with self._work.guard():
+            result = await self._execute(statement)
+        return bool(result.rowcount)
+
+    async def end_all(self, user_id: int, now: datetime, keep: str | None = None) -> None:
+        statement = update(sessions).where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
+        if keep is not None:
+            statement = statement.where(sessions.c.id != keep)
+        await self._work.begin_write()
+        async with self._work.guard():
+            await self._execute(statement.values(ended_at=_naive_utc(now)))
+
+    async def delete_all_of(self, user_id: int) -> None:
+        await self._work.begin_write()
+        async with self._work.guard():
+            await self._execute(delete(sessions).where(sessions.c.user_id == user_id))

@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from entrypoints.container import Container, close
 from entrypoints.http import canonical as canonical_api
 from entrypoints.http import compat as compat_api
+from entrypoints.http.accounts import AccountsApi
 from entrypoints.http.admission import Admission
 from entrypoints.http.docs import with_docs
 from entrypoints.http.errors import APP_HANDLERS, ErrorTable, exception_handlers_for
@@ -94,7 +95,7 @@ def create_app(container: Container) -> Starlette:
             *served_metrics,
             Mount(
                 "/api/v1",
-                routes=canonical.routes(),
+                routes=[*canonical.routes(), *AccountsApi(use_cases).routes()],
                 middleware=[answering(canonical_api.error_table(limits))],
             ),
             # The compatibility API (README-A) at the old service's paths.

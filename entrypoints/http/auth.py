@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from application.callers import Caller, ResolveCaller
+from application.ports import CacheLookup
 from domain.errors import NotAuthenticated
 from entrypoints.http.request_log import remember_user
 
@@ -26,3 +27,13 @@ async def caller(request: Request, resolve: ResolveCaller, token: str) -> Caller
     resolved = await resolve.execute(token)
     remember_user(request, resolved.user_id)
     return resolved
+
+
+async def caller_with_posts(
+    request: Request, resolve: ResolveCaller, token: str, view: str
+) -> tuple[Caller, CacheLookup]:
+    """`caller`, with the cache's answer for `view` of the caller's posts, from the same round trip
+    (the cached get-posts)."""
+    resolved, posts = await resolve.with_posts(token, view)
+    remember_user(request, resolved.user_id)
+    return resolved, posts

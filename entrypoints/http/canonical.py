@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -11,15 +11,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from application.posts import Page
+from application.sessions import SignedIn
 from domain.errors import (
     InvalidEmail,
+    InvalidRefreshToken,
     PostNotFound,
+    SessionNotFound,
+    WrongPassword,
 )
 from domain.posts import Post
 from domain.users import User
 from entrypoints.http import openapi, wire
-from entrypoints.http.auth import bearer_token, caller
-from entrypoints.http.errors import Answer, ErrorTable, field_error, worded
+from entrypoints.http.auth import bearer_token, caller, caller_with_posts
+from entrypoints.http.errors import BEARER_CHALLENGE, Answer, ErrorTable, field_error, worded
 from entrypoints.http.pages import CURSOR_LENGTH, PageCursors, next_link, requested_page
 from entrypoints.http.parsing import client_address, form_fields, json_body, media_type, resource_id
 from entrypoints.http.responses import JSON, posts_json
@@ -44,6 +48,8 @@ class AddPostRequest(wire.RequestBody):
 
 class TokenResponse(wire.BearerResponse):
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
 
 
 class RegisterResponse(TokenResponse):
@@ -82,6 +88,15 @@ class CanonicalPostsRenderer:
         )
 
 
+def _tokens(signed_in: SignedIn) -> dict[str, Any]:
+    return {
+        "access_token": signed_in.access.value,
+        "expires_in": signed_in.access.expires_in,
+        "refresh_token": signed_in.refresh.value,
+        "refresh_expires_in": signed_in.refresh.expires_in,
+    }
+
+
 class CanonicalApi(Api):
     _renderer = CanonicalPostsRenderer()
 
@@ -95,14 +110,9 @@ class CanonicalApi(Api):
     async def register(self, request: Request) -> Response:
         body = await json_body(request, wire.RegisterRequest)
         registered = await self._use.register_user.execute(body.email, body.password, client_address(request))
-        token = registered.token
+        assert registered.signed_in is not None
         return JSON(
-            RegisterResponse(
-                id=registered.user_id,
-                email=registered.email,
-                access_token=token.value,
-                expires_in=token.expires_in,
-            ),
+            RegisterResponse(id=registered.user_id, email=registered.email, **_tokens(registered.signed_in)),
             201,
         )
 
@@ -115,10 +125,10 @@ class CanonicalApi(Api):
             body = await json_body(request, LoginRequest)
             email_field, email, password = "email", body.email, body.password
         try:
-            token = await self._use.log_in.execute(email, password, client_address(request))
+            signed_in = await self._use.log_in.execute(email, password, client_address(request))
         except InvalidEmail as exc:
             raise field_error(["body", email_field], str(exc)) from None
-        return JSON(TokenResponse(access_token=token.value, expires_in=token.expires_in))
+        return JSON(TokenResponse(**_tokens(signed_in)))
 
     async def add_post(self, request: Request) -> Response:
         user_id = await self._caller(request)
@@ -126,6 +136,14 @@ class CanonicalApi(Api):
         return JSON(PostCreatedResponse(PostID=await self._use.add_post.execute(user_id, body.text)))
 
     async def get_posts(self, request: Request) -> Response:
+        if "limit" not in request.query_params and "after" not in request.query_params:
+            # The whole list (the hot path): its cache entry comes with the session check.
+            resolved, cached = await caller_with_posts(
+                request, self._use.resolve_caller, bearer_token(request), self._renderer.view
+            )
+            return posts_json(
+                await self._use.get_posts.execute(resolved.user_id, self._renderer, cached=cached), request
+            )
         user_id = await self._caller(request)
         page = requested_page(request, self._cursors, user_id)
         result = await self._use.get_posts.execute(user_id, self._renderer, page)
@@ -157,6 +175,10 @@ class CanonicalApi(Api):
 
 
 TAGS = ("canonical API",)
+# The next refresh with the token just issued (a stateful fuzzer follows it).
+REFRESH_LINK = {
+    "refresh": {"operationId": "refresh", "requestBody": {"refresh_token": "$response.body#/refresh_token"}}
+}
 POSTS_SECURITY = (openapi.OAUTH2_PASSWORD, openapi.BEARER)
 CALLER = openapi.Authentication(openapi.UNAUTHENTICATED, security=POSTS_SECURITY)
 LINK = openapi.Header(
@@ -186,7 +208,7 @@ REGISTER = openapi.register_operation(
     "register",
     "Register a user and receive a token",
     TAGS,
-    openapi.Reply("Registered; the token is ready to use.", RegisterResponse),
+    openapi.Reply("Registered and signed in, in a new session.", RegisterResponse, links=REFRESH_LINK),
     "A user with this email already exists.",
 )
 UNKNOWN_OR_WRONG = openapi.Reply(
@@ -199,6 +221,7 @@ LOGIN = openapi.login_operation(
     TokenResponse,
     {400: openapi.BAD_REQUEST_FORM, 404: UNKNOWN_OR_WRONG},
     {wire.JSON_MEDIA_TYPE: LoginRequest, wire.FORM_MEDIA_TYPE: PasswordForm},
+    links=REFRESH_LINK,
 )
 DELETE_POST = openapi.Operation(
     "delete_post",
@@ -227,4 +250,10 @@ def error_table(limits: wire.Limits) -> ErrorTable:
         already_exists="User already exists",
         bad_credentials=Answer(404, "Invalid email or password"),
     )
-    return {**answers, PostNotFound: Answer(404, "Post not found")}
+    return {
+        **answers,
+        PostNotFound: Answer(404, "Post not found"),
+        WrongPassword: Answer(400, "Invalid password"),
+        InvalidRefreshToken: Answer(401, "Invalid refresh token", headers=BEARER_CHALLENGE),
+        SessionNotFound: Answer(404, "Session not found"),
+    }

@@ -23,7 +23,7 @@ from domain.errors import (
 from domain.posts import Post
 from domain.users import User
 from entrypoints.http import openapi, wire
-from entrypoints.http.auth import caller
+from entrypoints.http.auth import caller, caller_with_posts
 from entrypoints.http.errors import Answer, ErrorTable, worded
 from entrypoints.http.parsing import (
     client_address,
@@ -116,7 +116,10 @@ class CompatApi(Api):
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, wire.RegisterRequest)
-        registered = await self._use.register_user.execute(body.email, body.password, client_address(request))
+        # README-A's registration signs nobody in: no session is started.
+        registered = await self._use.register_user.execute(
+            body.email, body.password, client_address(request), sign_in=False
+        )
         return JSON(UserRead(id=registered.user_id, email=registered.email), 201)
 
     async def login(self, request: Request) -> Response:
@@ -125,14 +128,16 @@ class CompatApi(Api):
             raise unsupported(" or ".join(wire.FORM_MEDIA_TYPES))
         fields = await form_fields(request, tuple(LoginForm.model_fields), blank_is_missing=True)
         try:
-            token = await self._use.log_in.execute(
+            signed_in = await self._use.log_in.execute(
                 fields["username"], fields["password"], client_address(request)
             )
         except InvalidEmail:
             # fastapi-users answers a username that is no email like any failed login. No account
             # can have such an address, so the quicker answer tells nothing about accounts.
             raise InvalidCredentials from None
-        return JSON(wire.BearerResponse(access_token=token.value))
+        # README-A's answer has no refresh token: a session started here ends by expiry, or from
+        # the canonical API.
+        return JSON(wire.BearerResponse(access_token=signed_in.access.value))
 
     async def add_post(self, request: Request) -> Response:
         user_id = await self._caller(request)
@@ -141,8 +146,12 @@ class CompatApi(Api):
         return JSON(AddPostResponse(Post_ID=post_id))
 
     async def get_posts(self, request: Request) -> Response:
-        user_id = await self._caller(request)
-        return posts_json(await self._use.get_posts.execute(user_id, self._renderer), request)
+        token = query_value(request, TOKEN_PARAMETER)
+        resolved, cached = await caller_with_posts(
+            request, self._use.resolve_caller, token, self._renderer.view
+        )
+        result = await self._use.get_posts.execute(resolved.user_id, self._renderer, cached=cached)
+        return posts_json(result, request)
 
     async def delete_post(self, request: Request) -> Response:
         """Success also when the caller has no such post (README-A); nothing is deleted then."""

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import attrs
 from pydantic import BaseModel, TypeAdapter
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from entrypoints.http.errors import RETRY_AFTER_SECONDS
@@ -61,6 +63,8 @@ class Reply:
     body: Any = None
     headers: Sequence[Header] = ()
     media_type: str = JSON_MEDIA_TYPE
+    # OpenAPI links: what a client (or a stateful fuzzer) may do next with this answer.
+    links: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -103,6 +107,22 @@ class DocumentedRoute(Route):
         super().__init__(path, endpoint, methods=[method])
         self.method = method.upper()
         self.operation = operation
+
+
+class DocumentedMethods(Route):
+    """One path served by several `DocumentedRoute`s, one per method, so that a request with any
+    other method is answered 405 with all of them in `Allow`."""
+
+    def __init__(self, path: str, routes: Sequence[DocumentedRoute]) -> None:
+        by_method = {route.method: route.endpoint for route in routes}
+
+        async def endpoint(request: Request) -> Response:
+            # Starlette answers HEAD with the GET endpoint.
+            response: Response = await by_method.get(request.method, by_method["GET"])(request)
+            return response
+
+        super().__init__(path, endpoint, methods=list(by_method))
+        self.routes = list(routes)
 
 
 # Answers the HTTP edge gives on many routes.
@@ -218,6 +238,8 @@ def _documented(routes: Iterable[BaseRoute], prefix: str) -> Iterator[tuple[str,
             yield from _documented(route.routes, prefix + route.path)
         elif isinstance(route, DocumentedRoute) and route.include_in_schema:
             yield _openapi_path(prefix + route.path), route
+        elif isinstance(route, DocumentedMethods):
+            yield from _documented(route.routes, prefix)
 
 
 def _openapi_path(path: str) -> str:
@@ -282,6 +304,8 @@ def _reply(reply: Reply, schema_of: Callable[[Any, Any], Any]) -> dict[str, Any]
         }
     if reply.body is not None:
         document["content"] = {reply.media_type: {"schema": schema_of(reply.body, "serialization")}}
+    if reply.links:
+        document["links"] = {name: dict(link) for name, link in reply.links.items()}
     return document
 
 
@@ -353,7 +377,9 @@ def login_operation(
     token: type[BaseModel],
     refusals: Mapping[int, Reply],
     body: Mapping[str, Any],
+    links: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Operation:
     """Logging in, as both APIs document it: a token, or one of the API's `refusals`."""
-    responses = {200: Reply("Logged in.", token), **refusals, 429: LOGIN_THROTTLED}
+    logged_in = Reply("Logged in.", token, links=links or {})
+    responses = {200: logged_in, **refusals, 429: LOGIN_THROTTLED}
     return Operation(operation_id, summary, tags, with_body_errors(responses), body)

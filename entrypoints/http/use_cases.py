@@ -4,7 +4,8 @@ import attrs
 
 from application.callers import ResolveCaller
 from application.posts import AddPost, DeletePost, GetPosts
-from application.users import LogIn, RegisterUser
+from application.sessions import EndAllSessions, EndSession, ListSessions, RefreshSession
+from application.users import ChangePassword, DeleteAccount, GetAccount, LogIn, RegisterUser
 from entrypoints.http.wire import Limits
 
 
@@ -18,6 +19,13 @@ class UseCases:
     add_post: AddPost
     get_posts: GetPosts
     delete_post: DeletePost
+    refresh_session: RefreshSession
+    list_sessions: ListSessions
+    end_session: EndSession
+    end_all_sessions: EndAllSessions
+    get_account: GetAccount
+    change_password: ChangePassword
+    delete_account: DeleteAccount
 
 
 class Api:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from dependency_injector import providers
 from starlette.types import Message
@@ -285,10 +286,11 @@ def _token(header: dict[str, Any], payload: Any, secret: str = SECRET, digest: s
     return f"{signing_input}.{_b64(signature)}"
 
 
-def _claims(user_id: int, **overrides: Any) -> dict[str, Any]:
+def _claims(user_id: int, session: str, **overrides: Any) -> dict[str, Any]:
     now = int(datetime.now(UTC).timestamp())
     values: dict[str, Any] = {
         "sub": str(user_id),
+        "sid": session,
         "iat": now,
         "exp": now + 600,
         "jti": "j",
@@ -311,11 +313,16 @@ async def signing_client(make_container: Callable[..., Container]) -> AsyncItera
         yield http
 
 
-def bad_tokens(user_id: int) -> dict[str, str]:
-    """Every kind of bad token for the account `user_id`, by name."""
-    good = _token({"alg": "HS256", "typ": "JWT"}, _claims(user_id))
+def session_of(account: Account) -> str:
+    sid: str = jwt.decode(account.token, options={"verify_signature": False})["sid"]
+    return sid
+
+
+def bad_tokens(user_id: int, sid: str) -> dict[str, str]:
+    """Every kind of bad token for the account `user_id` in its session `sid`, by name."""
+    good = _token({"alg": "HS256", "typ": "JWT"}, _claims(user_id, sid))
     header, payload, signature = good.split(".")
-    other_claims = _b64(json.dumps(_claims(user_id + 1)).encode())
+    other_claims = _b64(json.dumps(_claims(user_id + 1, sid)).encode())
     expired_at = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
     return {
         "malformed": "not-a-jwt",
@@ -327,39 +334,43 @@ def bad_tokens(user_id: int) -> dict[str, str]:
         "tampered-payload": f"{header}.{other_claims}.{signature}",
         "tampered-signature": f"{header}.{payload}.{signature[::-1]}",
         "stripped-signature": f"{header}.{payload}.",
-        "other-secret": _token({"alg": "HS256"}, _claims(user_id), secret="x" * 40),
+        "other-secret": _token({"alg": "HS256"}, _claims(user_id, sid), secret="x" * 40),
         "alg-none": _b64(json.dumps({"alg": "none"}).encode()) + f".{payload}.",
         "alg-None": _b64(json.dumps({"alg": "None"}).encode()) + f".{payload}.",
-        "alg-HS512": _token({"alg": "HS512"}, _claims(user_id), digest="sha512"),
-        "alg-HS384": _token({"alg": "HS384"}, _claims(user_id), digest="sha384"),
-        "alg-RS256": _token({"alg": "RS256"}, _claims(user_id)),
-        "alg-ES256": _token({"alg": "ES256"}, _claims(user_id)),
-        "alg-missing": _token({"typ": "JWT"}, _claims(user_id)),
+        "alg-HS512": _token({"alg": "HS512"}, _claims(user_id, sid), digest="sha512"),
+        "alg-HS384": _token({"alg": "HS384"}, _claims(user_id, sid), digest="sha384"),
+        "alg-RS256": _token({"alg": "RS256"}, _claims(user_id, sid)),
+        "alg-ES256": _token({"alg": "ES256"}, _claims(user_id, sid)),
+        "alg-missing": _token({"typ": "JWT"}, _claims(user_id, sid)),
         "header-not-object": f"{_b64(b'[]')}.{payload}.{signature}",
         "payload-not-object": _token({"alg": "HS256"}, [str(user_id)]),
-        "expired": _token({"alg": "HS256"}, _claims(user_id, exp=expired_at, iat=expired_at - 600)),
-        "wrong-audience": _token({"alg": "HS256"}, _claims(user_id, aud="another-service")),
-        "no-audience": _token({"alg": "HS256"}, _claims(user_id, aud=None)),
-        "wrong-issuer": _token({"alg": "HS256"}, _claims(user_id, iss="another-issuer")),
-        "no-issuer": _token({"alg": "HS256"}, _claims(user_id, iss=None)),
-        "no-exp": _token({"alg": "HS256"}, _claims(user_id, exp=None)),
-        "no-iat": _token({"alg": "HS256"}, _claims(user_id, iat=None)),
-        "no-sub": _token({"alg": "HS256"}, _claims(user_id, sub=None)),
-        "non-numeric-sub": _token({"alg": "HS256"}, _claims(user_id, sub="alice")),
-        "integer-sub": _token({"alg": "HS256"}, _claims(user_id, sub=user_id)),
-        "negative-sub": _token({"alg": "HS256"}, _claims(user_id, sub="-1")),
-        "huge-sub": _token({"alg": "HS256"}, _claims(user_id, sub="9" * 400)),
-        "non-numeric-exp": _token({"alg": "HS256"}, _claims(user_id, exp="never")),
+        "expired": _token({"alg": "HS256"}, _claims(user_id, sid, exp=expired_at, iat=expired_at - 600)),
+        "wrong-audience": _token({"alg": "HS256"}, _claims(user_id, sid, aud="another-service")),
+        "no-audience": _token({"alg": "HS256"}, _claims(user_id, sid, aud=None)),
+        "wrong-issuer": _token({"alg": "HS256"}, _claims(user_id, sid, iss="another-issuer")),
+        "no-issuer": _token({"alg": "HS256"}, _claims(user_id, sid, iss=None)),
+        "no-exp": _token({"alg": "HS256"}, _claims(user_id, sid, exp=None)),
+        "no-iat": _token({"alg": "HS256"}, _claims(user_id, sid, iat=None)),
+        "no-sub": _token({"alg": "HS256"}, _claims(user_id, sid, sub=None)),
+        "non-numeric-sub": _token({"alg": "HS256"}, _claims(user_id, sid, sub="alice")),
+        "integer-sub": _token({"alg": "HS256"}, _claims(user_id, sid, sub=user_id)),
+        "negative-sub": _token({"alg": "HS256"}, _claims(user_id, sid, sub="-1")),
+        "huge-sub": _token({"alg": "HS256"}, _claims(user_id, sid, sub="9" * 400)),
+        "non-numeric-exp": _token({"alg": "HS256"}, _claims(user_id, sid, exp="never")),
+        "no-sid": _token({"alg": "HS256"}, _claims(user_id, sid, sid=None)),
+        "integer-sid": _token({"alg": "HS256"}, _claims(user_id, sid, sid=7)),
+        "unknown-sid": _token({"alg": "HS256"}, _claims(user_id, "no-such-session")),
+        "other-users-sid": _token({"alg": "HS256"}, _claims(user_id + 1, sid)),
     }
 
 
-BAD_TOKEN_NAMES = list(bad_tokens(1))
+BAD_TOKEN_NAMES = list(bad_tokens(1, "s"))
 
 
 async def test_the_forged_tokens_are_built_right(signing_client: httpx.AsyncClient) -> None:
     # The control for the forgeries below: the same builder, every claim right, is accepted.
     account = await register(signing_client)
-    token = _token({"alg": "HS256", "typ": "JWT"}, _claims(account.id))
+    token = _token({"alg": "HS256", "typ": "JWT"}, _claims(account.id, session_of(account)))
 
     answer = await signing_client.get(GET_POSTS, headers=bearer(token))
 
@@ -372,7 +383,7 @@ async def test_every_kind_of_bad_token_is_401_with_a_bearer_challenge_on_every_p
 ) -> None:
     account = await register(signing_client)
     post_id = await add_post(signing_client, account, "kept")
-    auth = bearer(bad_tokens(account.id)[kind])
+    auth = bearer(bad_tokens(account.id, session_of(account))[kind])
 
     answers = [
         await signing_client.post(ADD_POST, json={"text": "forged"}, headers=auth),
@@ -430,7 +441,7 @@ async def test_a_token_of_another_server_instance_is_401(
 ) -> None:
     other = make_container()
     try:
-        token = other.tokens().issue(1).value
+        token = other.tokens().issue(1, "no-such-session").value
     finally:
         await close(other)
     await register(client)
@@ -713,9 +724,9 @@ async def test_a_client_hanging_up_mid_body_is_not_a_server_error(
 ) -> None:
     app = create_app(container)
     # A real caller, so that add-post gets as far as reading the body.
-    token = (
-        await container.register_user().execute("hangs-up@example.com", PASSWORD, "127.0.0.1")
-    ).token.value
+    registered = await container.register_user().execute("hangs-up@example.com", PASSWORD, "127.0.0.1")
+    assert registered.signed_in is not None
+    token = registered.signed_in.access.value
     headers = [(b"host", b"hexpost.test"), (b"authorization", f"Bearer {token}".encode())]
     if content_type is not None:
         headers.append((b"content-type", content_type))

@@ -66,17 +66,20 @@ def client_with(make_container: Callable[..., Container]) -> MakeClient:
 
 # --- register and log in ------------------------------------------------------------------------
 
+TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"}
+
 
 async def test_register_answers_201_with_the_account_and_a_working_token(client: httpx.AsyncClient) -> None:
     answer = await client.post(REGISTER, json={"email": "new@example.com", "password": PASSWORD})
 
     assert answer.status_code == 201
     body = assert_json(answer)
-    assert set(body) == {"id", "email", "access_token", "token_type", "expires_in"}
+    assert set(body) == {"id", "email", *TOKEN_FIELDS}
     assert isinstance(body["id"], int)
     assert body["email"] == "new@example.com"
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 1800
+    assert body["refresh_expires_in"] == 1_209_600
     assert (await client.get(GET_POSTS, headers=bearer(body["access_token"]))).status_code == 200
 
 
@@ -108,7 +111,7 @@ async def test_login_with_json_gives_a_bearer_token(client: httpx.AsyncClient) -
 
     assert answer.status_code == 200
     body = assert_json(answer)
-    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert set(body) == TOKEN_FIELDS
     assert (body["token_type"], body["expires_in"]) == ("bearer", 1800)
     assert (await client.get(GET_POSTS, headers=bearer(body["access_token"]))).status_code == 200
 
@@ -191,7 +194,7 @@ async def test_register_ignores_an_id_and_privileges_sent_along(client: httpx.As
 
     assert answer.status_code == 201
     assert answer.json()["id"] != first.id
-    assert set(answer.json()) == {"id", "email", "access_token", "token_type", "expires_in"}
+    assert set(answer.json()) == {"id", "email", *TOKEN_FIELDS}
     login = await client.post(LOGIN, json={"email": answer.json()["email"], "password": PASSWORD})
     assert login.status_code == 200
 
@@ -479,7 +482,7 @@ async def test_with_the_database_down_post_routes_answer_503(
 ) -> None:
     container = make_container()
     container.storage.override(providers.Object(Storage(DownUnitOfWork, _nothing, _nothing)))
-    auth = bearer(container.tokens().issue(1).value)
+    auth = bearer(container.tokens().issue(1, "no-such-session").value)
     async with in_process_client(container) as http:
         answers = [
             await http.post(ADD_POST, json={"text": "hello"}, headers=auth),

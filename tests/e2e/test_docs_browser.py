@@ -3,6 +3,7 @@ server process: Authorize with the OAuth2 password flow, then call get-posts fro
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -57,11 +58,14 @@ def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
     context.close()
 
 
-def test_authorize_with_password_flow_then_get_posts_from_the_docs_page(base_url: str, page: Page) -> None:
+def test_authorize_with_password_flow_then_get_posts_and_refresh_from_the_docs_page(
+    base_url: str, page: Page
+) -> None:
     email, password = "docs-reader@example.com", "correct horse battery"
     registered = httpx.post(f"{base_url}/api/v1/users/register", json={"email": email, "password": password})
     assert registered.status_code == 201, registered.text
     token = registered.json()["access_token"]
+    refresh_token = registered.json()["refresh_token"]
     added = httpx.post(
         f"{base_url}/api/v1/posts/add-post",
         json={"text": "seen from the docs page"},
@@ -90,6 +94,17 @@ def test_authorize_with_password_flow_then_get_posts_from_the_docs_page(base_url
     live = operation.locator(".live-responses-table .response .response-col_status")
     expect(live).to_have_text("200")
     expect(operation.locator(".live-responses-table")).to_contain_text("seen from the docs page")
+    refresh = page.locator("#operations-canonical_API-refresh")
+    refresh.locator(".opblock-summary").click()
+    refresh.locator("button.try-out__btn").click()
+    refresh.locator("textarea.body-param__text").fill(json.dumps({"refresh_token": refresh_token}))
+    refresh.locator("button.execute").click()
+    expect(refresh.locator(".live-responses-table .response .response-col_status")).to_have_text("200")
+    expect(refresh.locator(".live-responses-table")).to_contain_text("refresh_expires_in")
+    # The refresh token worked once: the page's answer used it up.
+    again = httpx.post(f"{base_url}/api/v1/users/refresh", json={"refresh_token": refresh_token})
+    assert again.status_code == 401
+
     # Everything the page loaded came from hexpost itself: no CDN, no network.
     assert requested
     assert {urlsplit(url).netloc for url in requested if not url.startswith("data:")} == {

@@ -5,7 +5,8 @@ and invalid requests from the document and runs all its checks on every answer: 
 status, header and body documented and conforming, valid data accepted, invalid data rejected,
 authentication enforced. A fixed seed and a bounded number of examples keep the run reproducible and
 short. Authenticated as a registered user: a bearer header for the canonical API, the `token` query
-parameter for the compatibility API.
+parameter for the compatibility API; the account routes, which end sessions, as throwaway accounts
+(tests/e2e/fuzz_hooks.py).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from tests.hexpost_servers import running_server, server_environment
 # Fixed for `make test`; set them to explore further (the report lands in the test's tmp_path).
 SEED = int(os.environ.get("HEXPOST_FUZZ_SEED", "20261120"))
 MAX_EXAMPLES = int(os.environ.get("HEXPOST_FUZZ_MAX_EXAMPLES", "50"))
-TIMEOUT_SECONDS = 300
+TIMEOUT_SECONDS = 600
 EMAIL = "fuzzer@example.com"
+THROWAWAY = "throwaway@example.com"
 PASSWORD = "correct horse battery"
 METHODS = {"get", "put", "post", "delete", "patch"}
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +80,16 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404"{
 [[operations]]
 include-path = "/api/v1/posts/get-posts"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "304", "422"]
+
+# A well-formed password that is not the account's: 400 "Invalid password"; a wrong one counts as
+# a failed login.
+[[operations]]
+include-path-regex = "/users/me(/password)?$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"{limited}]
+
+[[operations]]
+include-path = "/api/v1/users/refresh"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401"{limited}]
 """
 
 
@@ -99,6 +112,11 @@ def test_every_operation_survives_fuzzing_with_all_checks(base_url: str, limits:
     registered = httpx.post(f"{base_url}/api/v1/users/register", json={"email": EMAIL, "password": PASSWORD})
     assert registered.status_code == 201, registered.text
     token = registered.json()["access_token"]
+    # The account the routes that end sessions sign in to, a fresh session each time (fuzz_hooks.py).
+    throwaway = httpx.post(
+        f"{base_url}/api/v1/users/register", json={"email": THROWAWAY, "password": PASSWORD}
+    )
+    assert throwaway.status_code == 201, throwaway.text
     document = httpx.get(f"{base_url}/openapi.json").json()
     operations = sum(1 for item in document["paths"].values() for method in item if method in METHODS)
     config = tmp_path / "schemathesis.toml"
@@ -110,10 +128,17 @@ def test_every_operation_survives_fuzzing_with_all_checks(base_url: str, limits:
             *(sys.executable, "-m", "schemathesis.cli"),
             *("--config-file", str(config), "--no-color"),
             *("run", f"{base_url}/openapi.json", "--checks", "all"),
-            *("--header", f"Authorization: Bearer {token}"),
             *("--workers", "1", "--request-timeout", "30"),
         ],
         cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_hooks",
+            "HEXPOST_FUZZ_BASE_URL": base_url,
+            "HEXPOST_FUZZ_TOKEN": token,
+            "HEXPOST_FUZZ_THROWAWAY": json.dumps({"email": THROWAWAY, "password": PASSWORD}),
+        },
         capture_output=True,
         text=True,
         timeout=TIMEOUT_SECONDS,

@@ -23,7 +23,7 @@ QUERY_SECRET = "query-token-value-that-must-never-be-logged"
 class Exploding:
     """A get-posts use case whose storage has a bug."""
 
-    async def execute(self, *_args: Any) -> Any:
+    async def execute(self, *_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
 

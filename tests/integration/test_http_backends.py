@@ -5,37 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from entrypoints.container import Container
-from tests.conftest import migrate_to
 from tests.http_client import in_process_client
 
 ONE_MIB_OF_EMOJI = "😀" * (1_048_576 // 4)
-
-
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("mysql+redis", marks=[pytest.mark.mysql, pytest.mark.redis]),
-    ]
-)
-def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    if request.param == "memory":
-        return {}
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
-        migrate_to(url)
-        return {"database_url": url}
-    return {
-        "database_url": request.getfixturevalue("mysql_url"),
-        "cache_url": request.getfixturevalue("redis_url"),
-        "cache_key_prefix": request.getfixturevalue("redis_prefix"),
-    }
 
 
 @pytest.fixture

@@ -85,3 +85,29 @@ async def test_a_write_through_one_process_is_read_through_the_other_at_once(ser
             stop.set()
             await asyncio.gather(*readers)
         assert len(reads) > ROUNDS
+
+
+async def test_a_logout_through_one_process_is_honoured_by_the_next_request_through_the_other(
+    servers: list[str],
+) -> None:
+    first_url, second_url = servers
+    async with (
+        httpx.AsyncClient(base_url=first_url, timeout=30) as first,
+        httpx.AsyncClient(base_url=second_url, timeout=30) as second,
+    ):
+        registered = await first.post(
+            "/api/v1/users/register", json={"email": "logout@example.com", "password": "correct horse"}
+        )
+        assert registered.status_code == 201
+        auth = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+        for _ in range(3):  # the second process verifies the token, remembers it, caches the list
+            assert (await second.get("/api/v1/posts/get-posts", headers=auth)).status_code == 200
+
+        assert (await first.post("/api/v1/users/logout", headers=auth)).status_code == 204
+
+        after = await second.get("/api/v1/posts/get-posts", headers=auth)
+        assert (after.status_code, after.headers["www-authenticate"]) == (401, "Bearer")
+        assert (
+            await second.post("/api/v1/posts/add-post", json={"text": "x"}, headers=auth)
+        ).status_code == 401
+        assert (await first.get("/api/v1/posts/get-posts", headers=auth)).status_code == 401

@@ -20,8 +20,9 @@ from application.errors import CacheUnavailable
 from application.ports import CacheLookup, CacheOutage, Clock, PasswordHasher
 from application.posts import PostsRenderer
 from domain.errors import StorageUnavailable
-from domain.ports import PostRepository, UnitOfWork, UserRepository
+from domain.ports import PostRepository, SessionRepository, UnitOfWork, UserRepository
 from domain.posts import NewPost, Post, PostPosition, PostQuota
+from domain.sessions import Session
 from domain.users import Email, NewUser, Password, User
 
 
@@ -87,6 +88,14 @@ class _CountingUsers(UserRepository):
         self._calls.repository_calls += 1
         await self._inner.upgrade_password_hash(user_id, old_hash, new_hash)
 
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        self._calls.repository_calls += 1
+        await self._inner.set_password_hash(user_id, password_hash)
+
+    async def delete(self, user_id: int) -> bool:
+        self._calls.repository_calls += 1
+        return await self._inner.delete(user_id)
+
 
 class _CountingPosts(PostRepository):
     def __init__(self, inner: PostRepository, calls: Calls) -> None:
@@ -109,6 +118,10 @@ class _CountingPosts(PostRepository):
         self._calls.repository_calls += 1
         return await self._inner.delete(post_id, owner_id)
 
+    async def delete_all_of(self, owner_id: int) -> None:
+        self._calls.repository_calls += 1
+        await self._inner.delete_all_of(owner_id)
+
 
 class CountingUnitOfWork(UnitOfWork):
     """The in-memory unit of work, counting every time it is opened and every repository call."""
@@ -118,6 +131,8 @@ class CountingUnitOfWork(UnitOfWork):
         self._calls = calls
         self.users = _CountingUsers(self._inner.users, calls)
         self.posts = _CountingPosts(self._inner.posts, calls)
+        # Sessions are not counted: the tests that count are about posts.
+        self.sessions = self._inner.sessions
 
     async def __aenter__(self) -> Self:
         self._calls.uows_opened += 1
@@ -158,6 +173,12 @@ class _DownUsers(UserRepository):
     async def by_email(self, email: Email) -> User | None:
         raise StorageUnavailable("down")
 
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        raise StorageUnavailable("down")
+
+    async def delete(self, user_id: int) -> bool:
+        raise StorageUnavailable("down")
+
     async def upgrade_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> None:
         raise StorageUnavailable("down")
 
@@ -175,6 +196,40 @@ class _DownPosts(PostRepository):
     async def delete(self, post_id: int, owner_id: int) -> bool:
         raise StorageUnavailable("down")
 
+    async def delete_all_of(self, owner_id: int) -> None:
+        raise StorageUnavailable("down")
+
+
+class _DownSessions(SessionRepository):
+    async def add(self, session: Session) -> None:
+        raise StorageUnavailable("down")
+
+    async def get(self, user_id: int, session_id: str) -> Session | None:
+        raise StorageUnavailable("down")
+
+    async def list_alive(self, user_id: int, now: datetime) -> Sequence[Session]:
+        raise StorageUnavailable("down")
+
+    async def rotate(
+        self,
+        user_id: int,
+        session_id: str,
+        generation: int,
+        refresh_hash: str,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> bool:
+        raise StorageUnavailable("down")
+
+    async def end(self, user_id: int, session_id: str, now: datetime) -> bool:
+        raise StorageUnavailable("down")
+
+    async def end_all(self, user_id: int, now: datetime, keep: str | None = None) -> None:
+        raise StorageUnavailable("down")
+
+    async def delete_all_of(self, user_id: int) -> None:
+        raise StorageUnavailable("down")
+
 
 class DownUnitOfWork(UnitOfWork):
     """A database that cannot be reached: every repository call and every commit fails."""
@@ -182,6 +237,7 @@ class DownUnitOfWork(UnitOfWork):
     def __init__(self) -> None:
         self.users = _DownUsers()
         self.posts = _DownPosts()
+        self.sessions = _DownSessions()
 
     async def __aenter__(self) -> Self:
         return self

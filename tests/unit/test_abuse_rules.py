@@ -15,6 +15,7 @@ from adapters.memory import InMemoryStore, in_memory_uow_factory
 from adapters.tokens import JwtTokenService
 from application.limits import LoginLimits, LoginThrottle, Rate, RateLimit, RateLimited
 from application.posts import AddPost
+from application.sessions import SessionStarter
 from application.users import LogIn, PasswordPolicy, RegisterUser
 from domain.errors import InvalidCredentials, InvalidPassword, PostQuotaExceeded
 from domain.posts import PostQuota
@@ -43,14 +44,14 @@ class World:
         self.clock = FixedClock(datetime.now(UTC))
         self.hasher = PlainHasher()
         self.limiter = in_process_limiter()
-        tokens = JwtTokenService(SECRET, 1800, self.clock)
+        starter = SessionStarter(JwtTokenService(SECRET, 1800, self.clock), self.clock, 3600)
         uow = in_memory_uow_factory(self.store, self.clock)
         self.throttle = LoginThrottle(self.limiter, login)
         policy = PasswordPolicy(CommonPasswordList() if common_passwords else NoCommonPasswords())
         self.register = RegisterUser(
-            uow, self.hasher, tokens, self.clock, policy, RateLimit(self.limiter, "register", register)
+            uow, self.hasher, starter, self.clock, policy, RateLimit(self.limiter, "register", register)
         )
-        self.log_in = LogIn(uow, self.hasher, tokens, self.throttle)
+        self.log_in = LogIn(uow, self.hasher, starter, self.throttle)
         self.add_post = AddPost(
             uow,
             InProcessPostsCache(ttl_seconds=300),
@@ -123,8 +124,8 @@ async def test_an_attacker_failing_from_many_addresses_cannot_lock_the_user_out_
         await world.log_in.execute("ann@example.com", PASSWORD, "192.0.2.200")
 
     # ...but not the user's own.
-    token = await world.log_in.execute("ann@example.com", PASSWORD, HOME)
-    assert token.value
+    signed_in = await world.log_in.execute("ann@example.com", PASSWORD, HOME)
+    assert signed_in.access.value
 
 
 async def test_failures_from_one_address_across_accounts_reach_the_address_limit(world: World) -> None:

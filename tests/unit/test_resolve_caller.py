@@ -1,16 +1,18 @@
-"""ResolveCaller: the one place a token becomes a caller, on the in-memory store (counted)."""
+"""ResolveCaller: the one place a token becomes a caller, on the in-memory store (counted) and the
+in-process cache."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.cache.memory import InProcessConfirmedCallers
+from adapters.cache.memory import InProcessPostsCache
 from adapters.memory import InMemoryUnitOfWork
 from adapters.tokens import JwtTokenService
 from application.callers import Caller, ResolveCaller
 from domain.errors import NotAuthenticated, StorageUnavailable
+from domain.sessions import Session, new_session_id, token_hash
 from domain.users import Email, NewUser
 from tests.unit.fakes import CountingStorage, DownUnitOfWork, FixedClock
 
@@ -20,19 +22,27 @@ RECHECK_SECONDS = 5.0
 
 class World:
     def __init__(self) -> None:
-        self.now = 0.0
         # Tokens are checked against the wall clock.
         self.clock = FixedClock(datetime.now(UTC))
         self.storage = CountingStorage(self.clock)
         self.tokens = JwtTokenService(SECRET, 1800, self.clock)
-        self.confirmed = InProcessConfirmedCallers(RECHECK_SECONDS, timer=lambda: self.now)
-        self.resolve = ResolveCaller(self.tokens, self.storage, self.confirmed)
+        self.cache = InProcessPostsCache(300)
+        self.resolve = ResolveCaller(self.tokens, self.storage, self.cache, self.clock, RECHECK_SECONDS)
 
-    async def user(self, email: str = "caller@example.com") -> int:
+    async def caller(self, email: str = "caller@example.com") -> Caller:
+        """A stored user in a live session of theirs."""
+        now = self.clock.now()
         async with InMemoryUnitOfWork(self.storage.store, self.clock) as uow:
-            user = await uow.users.add(NewUser(Email.parse(email), "hash", self.clock.now()))
+            user = await uow.users.add(NewUser(Email.parse(email), "hash", now))
+            session = Session(
+                new_session_id(), user.id, now, now, token_hash("r"), 0, now + timedelta(days=1)
+            )
+            await uow.sessions.add(session)
             await uow.commit()
-        return user.id
+        return Caller(user.id, session.id)
+
+    def token(self, caller: Caller) -> str:
+        return self.tokens.issue(caller.user_id, caller.session_id).value
 
     def remove_behind_the_services_back(self, user_id: int) -> None:
         user = self.storage.store.users.pop(user_id)
@@ -44,15 +54,22 @@ def world() -> World:
     return World()
 
 
-async def test_a_token_of_a_stored_user_resolves_to_that_caller(world: World) -> None:
-    user_id = await world.user()
+async def test_a_token_of_a_stored_user_in_a_live_session_resolves_to_that_caller(world: World) -> None:
+    caller = await world.caller()
 
-    assert await world.resolve.execute(world.tokens.issue(user_id).value) == Caller(user_id)
+    assert await world.resolve.execute(world.token(caller)) == caller
 
 
 async def test_a_token_of_a_user_not_in_the_store_is_not_authenticated(world: World) -> None:
     with pytest.raises(NotAuthenticated):
-        await world.resolve.execute(world.tokens.issue(12345).value)
+        await world.resolve.execute(world.tokens.issue(12345, "no-session").value)
+
+
+async def test_a_token_of_a_session_the_store_does_not_have_is_not_authenticated(world: World) -> None:
+    caller = await world.caller()
+
+    with pytest.raises(NotAuthenticated):
+        await world.resolve.execute(world.tokens.issue(caller.user_id, "someone-elses").value)
 
 
 async def test_a_forged_token_is_refused_without_asking_the_store(world: World) -> None:
@@ -63,8 +80,7 @@ async def test_a_forged_token_is_refused_without_asking_the_store(world: World) 
 
 
 async def test_a_caller_confirmed_a_moment_ago_is_resolved_without_the_store(world: World) -> None:
-    user_id = await world.user()
-    token = world.tokens.issue(user_id).value
+    token = world.token(await world.caller())
     await world.resolve.execute(token)
     lookups = world.storage.calls.total
 
@@ -78,12 +94,12 @@ async def test_a_caller_confirmed_a_moment_ago_is_resolved_without_the_store(wor
 async def test_a_user_removed_behind_the_services_back_is_refused_once_the_recheck_time_passed(
     world: World,
 ) -> None:
-    user_id = await world.user()
-    token = world.tokens.issue(user_id).value
+    caller = await world.caller()
+    token = world.token(caller)
     await world.resolve.execute(token)
-    world.remove_behind_the_services_back(user_id)
+    world.remove_behind_the_services_back(caller.user_id)
 
-    world.now += RECHECK_SECONDS + 0.1
+    world.clock.advance(RECHECK_SECONDS + 0.1)
 
     with pytest.raises(NotAuthenticated):
         await world.resolve.execute(token)
@@ -92,15 +108,15 @@ async def test_a_user_removed_behind_the_services_back_is_refused_once_the_reche
 async def test_a_never_confirmed_user_removed_behind_the_services_back_is_refused_at_once(
     world: World,
 ) -> None:
-    user_id = await world.user()
-    world.remove_behind_the_services_back(user_id)
+    caller = await world.caller()
+    world.remove_behind_the_services_back(caller.user_id)
 
     with pytest.raises(NotAuthenticated):
-        await world.resolve.execute(world.tokens.issue(user_id).value)
+        await world.resolve.execute(world.token(caller))
 
 
 async def test_with_storage_down_an_unconfirmed_caller_cannot_be_resolved(world: World) -> None:
-    resolve = ResolveCaller(world.tokens, DownUnitOfWork, world.confirmed)
+    resolve = ResolveCaller(world.tokens, DownUnitOfWork, world.cache, world.clock, RECHECK_SECONDS)
 
     with pytest.raises(StorageUnavailable):
-        await resolve.execute(world.tokens.issue(1).value)
+        await resolve.execute(world.tokens.issue(1, "a-session").value)

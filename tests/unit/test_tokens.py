@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from adapters.tokens import ALGORITHM, AUDIENCE, ISSUER, JwtTokenService
+from application.ports import TokenSubject
 from domain.errors import NotAuthenticated
 from domain.ports import MAX_ID
 from tests.unit.fakes import FixedClock
@@ -17,6 +18,7 @@ from tests.unit.fakes import FixedClock
 SECRET = "unit-test-secret-that-is-at-least-32-bytes"
 OTHER_SECRET = "another-secret-that-is-at-least-32-bytes!"
 TTL = 1800
+SID = "a-session"
 
 
 def _b64(data: bytes) -> str:
@@ -41,6 +43,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
     now = int(datetime.now(UTC).timestamp())
     values: dict[str, Any] = {
         "sub": "7",
+        "sid": SID,
         "iat": now,
         "exp": now + TTL,
         "jti": "abc",
@@ -57,59 +60,60 @@ def service() -> JwtTokenService:
 
 
 def test_an_issued_token_verifies_to_its_user(service: JwtTokenService) -> None:
-    token = service.issue(42)
+    token = service.issue(42, SID)
 
-    assert service.verify(token.value) == 42
+    assert service.verify(token.value) == TokenSubject(42, SID)
     assert token.expires_in == TTL
 
 
 def test_an_issued_token_carries_the_contracts_claims(service: JwtTokenService) -> None:
-    token = service.issue(42)
+    token = service.issue(42, SID)
 
     header = jwt.get_unverified_header(token.value)
     body = jwt.decode(token.value, options={"verify_signature": False})
     assert header["alg"] == "HS256"
     assert body["sub"] == "42"
+    assert body["sid"] == SID
     assert body["exp"] - body["iat"] == TTL
     assert (body["iss"], body["aud"]) == (ISSUER, AUDIENCE)
     assert body["jti"]
 
 
 def test_every_issued_token_has_its_own_jti(service: JwtTokenService) -> None:
-    first, second = service.issue(1), service.issue(1)
+    first, second = service.issue(1, SID), service.issue(1, SID)
 
     jtis = {jwt.decode(t.value, options={"verify_signature": False})["jti"] for t in (first, second)}
     assert len(jtis) == 2
 
 
 def test_the_token_value_is_not_in_its_repr(service: JwtTokenService) -> None:
-    token = service.issue(1)
+    token = service.issue(1, SID)
 
     assert token.value not in repr(token)
 
 
 def test_a_hand_built_token_with_every_claim_verifies(service: JwtTokenService) -> None:
     # Guards the forgeries below: they fail for what they change, not for how they are built.
-    assert service.verify(forge({"alg": "HS256", "typ": "JWT"}, claims())) == 7
+    assert service.verify(forge({"alg": "HS256", "typ": "JWT"}, claims())) == TokenSubject(7, SID)
 
 
 def test_an_expired_token_is_rejected() -> None:
     past = FixedClock(datetime.now(UTC) - timedelta(seconds=TTL + 60))
-    token = JwtTokenService(SECRET, TTL, past).issue(1)
+    token = JwtTokenService(SECRET, TTL, past).issue(1, SID)
 
     with pytest.raises(NotAuthenticated, match="expired"):
         JwtTokenService(SECRET, TTL, FixedClock()).verify(token.value)
 
 
 def test_a_token_signed_with_another_secret_is_rejected(service: JwtTokenService) -> None:
-    token = JwtTokenService(OTHER_SECRET, TTL, FixedClock(datetime.now(UTC))).issue(1)
+    token = JwtTokenService(OTHER_SECRET, TTL, FixedClock(datetime.now(UTC))).issue(1, SID)
 
     with pytest.raises(NotAuthenticated):
         service.verify(token.value)
 
 
 def test_a_tampered_payload_is_rejected(service: JwtTokenService) -> None:
-    header, _, signature = service.issue(1).value.split(".")
+    header, _, signature = service.issue(1, SID).value.split(".")
     payload = _b64(json.dumps(claims(sub="2")).encode())
 
     with pytest.raises(NotAuthenticated):
@@ -117,7 +121,7 @@ def test_a_tampered_payload_is_rejected(service: JwtTokenService) -> None:
 
 
 def test_a_tampered_signature_is_rejected(service: JwtTokenService) -> None:
-    value = service.issue(1).value
+    value = service.issue(1, SID).value
     flipped = value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1]
 
     with pytest.raises(NotAuthenticated):
@@ -158,6 +162,10 @@ def test_a_token_claiming_an_asymmetric_algorithm_is_rejected(
         {"exp": None},
         {"iat": None},
         {"sub": None},
+        {"sid": None},
+        {"sid": ""},
+        {"sid": 7},
+        {"sid": "s" * 33},
         {"exp": "tomorrow"},
         {"iat": "today"},
     ],
@@ -181,7 +189,7 @@ def test_a_token_whose_subject_is_not_a_user_id_is_rejected(service: JwtTokenSer
 
 
 def test_the_largest_id_is_a_valid_subject(service: JwtTokenService) -> None:
-    assert service.verify(forge({"alg": ALGORITHM}, claims(sub=str(MAX_ID)))) == MAX_ID
+    assert service.verify(forge({"alg": ALGORITHM}, claims(sub=str(MAX_ID)))).user_id == MAX_ID
 
 
 @pytest.mark.parametrize(
@@ -229,8 +237,8 @@ class WallClock:
 def test_a_remembered_token_is_refused_once_it_has_expired() -> None:
     wall_clock = WallClock()
     service = JwtTokenService(SECRET, TTL, FixedClock(datetime.now(UTC)), wall_clock=wall_clock)
-    token = service.issue(42).value
-    assert service.verify(token) == 42
+    token = service.issue(42, SID).value
+    assert service.verify(token).user_id == 42
 
     wall_clock.now += TTL + 1
 

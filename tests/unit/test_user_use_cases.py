@@ -13,6 +13,7 @@ from adapters.passwords import Argon2PasswordHasher
 from adapters.tokens import JwtTokenService
 from application.limits import LoginLimits, LoginThrottle, RateLimit
 from application.ports import Clock, PasswordHasher, TokenService
+from application.sessions import SessionStarter
 from application.users import LogIn, PasswordPolicy, RegisterUser
 from domain.errors import (
     InvalidCredentials,
@@ -27,17 +28,22 @@ from tests.unit.fakes import DownUnitOfWork, FixedClock, PlainHasher
 
 SECRET = "unit-test-secret-that-is-at-least-32-bytes"
 ADDRESS = "192.0.2.1"
+REFRESH_TTL = 3600
 
 
 def unlimited_register(
     uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService, clock: Clock
 ) -> RegisterUser:
     policy = PasswordPolicy(NoCommonPasswords())
-    return RegisterUser(uow, hasher, tokens, clock, policy, RateLimit(in_process_limiter(), "register", ()))
+    starter = SessionStarter(tokens, clock, REFRESH_TTL)
+    return RegisterUser(uow, hasher, starter, clock, policy, RateLimit(in_process_limiter(), "register", ()))
 
 
-def unthrottled_log_in(uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService) -> LogIn:
-    return LogIn(uow, hasher, tokens, LoginThrottle(in_process_limiter(), LoginLimits()))
+def unthrottled_log_in(
+    uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService, clock: Clock
+) -> LogIn:
+    starter = SessionStarter(tokens, clock, REFRESH_TTL)
+    return LogIn(uow, hasher, starter, LoginThrottle(in_process_limiter(), LoginLimits()))
 
 
 class World:
@@ -51,7 +57,7 @@ class World:
         self.tokens = JwtTokenService(SECRET, 1800, self.clock)
         uow = in_memory_uow_factory(self.store, self.clock)
         self.register = unlimited_register(uow, self.hasher, self.tokens, self.clock)
-        self.log_in = unthrottled_log_in(uow, self.hasher, self.tokens)
+        self.log_in = unthrottled_log_in(uow, self.hasher, self.tokens, self.clock)
 
 
 @pytest.fixture
@@ -63,8 +69,11 @@ async def test_register_stores_a_normalised_email_and_logs_the_user_in(world: Wo
     registered = await world.register.execute("  Alice@Example.COM ", "correct horse", ADDRESS)
 
     assert registered.email == "alice@example.com"
-    assert world.tokens.verify(registered.token.value) == registered.user_id
-    assert registered.token.expires_in == 1800
+    assert registered.signed_in is not None
+    access = registered.signed_in.access
+    assert world.tokens.verify(access.value).user_id == registered.user_id
+    assert access.expires_in == 1800
+    assert registered.signed_in.refresh.expires_in == REFRESH_TTL
     stored = world.store.users[registered.user_id]
     assert stored.email == Email.parse("alice@example.com")
     assert stored.created_at == world.clock.now()
@@ -103,9 +112,9 @@ async def test_users_get_distinct_ids(world: World) -> None:
 async def test_log_in_with_the_right_password_in_any_email_case_gives_a_token(world: World) -> None:
     registered = await world.register.execute("dave@example.com", "open sesame", ADDRESS)
 
-    token = await world.log_in.execute(" DAVE@example.com ", "open sesame", ADDRESS)
+    signed_in = await world.log_in.execute(" DAVE@example.com ", "open sesame", ADDRESS)
 
-    assert world.tokens.verify(token.value) == registered.user_id
+    assert world.tokens.verify(signed_in.access.value).user_id == registered.user_id
 
 
 async def test_log_in_takes_the_password_exactly_as_sent(world: World) -> None:
@@ -147,7 +156,8 @@ async def test_register_with_storage_down_raises_storage_unavailable() -> None:
 
 
 async def test_log_in_with_storage_down_raises_storage_unavailable() -> None:
-    log_in = unthrottled_log_in(DownUnitOfWork, PlainHasher(), JwtTokenService(SECRET, 1800, FixedClock()))
+    clock = FixedClock()
+    log_in = unthrottled_log_in(DownUnitOfWork, PlainHasher(), JwtTokenService(SECRET, 1800, clock), clock)
 
     with pytest.raises(StorageUnavailable):
         await log_in.execute("gina@example.com", "password-1", ADDRESS)
@@ -159,9 +169,9 @@ async def test_a_login_replaces_a_hash_made_with_older_parameters(world: World) 
         world.store.users[registered.user_id], password_hash="old:correct horse"
     )
 
-    token = await world.log_in.execute("alice@example.com", "correct horse", ADDRESS)
+    signed_in = await world.log_in.execute("alice@example.com", "correct horse", ADDRESS)
 
-    assert world.tokens.verify(token.value) == registered.user_id
+    assert world.tokens.verify(signed_in.access.value).user_id == registered.user_id
     assert world.store.users[registered.user_id].password_hash == "plain:correct horse"
 
 
@@ -188,7 +198,7 @@ async def test_a_real_argon2_hash_is_upgraded_to_the_current_parameters_on_login
         registered = await unlimited_register(uow, older, tokens, clock).execute(
             "alice@example.com", "correct horse", ADDRESS
         )
-        log_in = unthrottled_log_in(uow, current, tokens)
+        log_in = unthrottled_log_in(uow, current, tokens, clock)
 
         await log_in.execute("alice@example.com", "correct horse", ADDRESS)
         upgraded = store.users[registered.user_id].password_hash
@@ -218,7 +228,7 @@ async def test_an_account_stored_under_an_address_todays_rules_refuse_still_logs
 
     token = await world.log_in.execute(" Legacy..Dots@Example.com", "correct horse", ADDRESS)
 
-    assert world.tokens.verify(token.value) == user_id
+    assert world.tokens.verify(token.access.value).user_id == user_id
 
 
 async def test_with_an_address_todays_rules_refuse_every_failure_is_the_same_after_the_same_work(
