@@ -43,8 +43,9 @@ PARAMETER = re.compile(r"\?|%s")
 
 @attrs.frozen
 class Step:
-    """One request of the walk, as `user`. `url` may name `{token}`, `{post}` and `{next}` of that
-    user (their token, last post id, next page); `body` builds the JSON body from their state."""
+    """One request of the walk, as `user`. `url` may name `{token}`, `{post}`, `{next}` and
+    `{session}` of that user (their token, last post id, next page, a session of theirs other than
+    the current one); `body` builds the JSON body from their state."""
 
     user: str
     method: str
@@ -81,6 +82,22 @@ WALK = [
     Step(
         "carol", "POST", "/posts/DeletePost?token={token}", lambda me: {"Post_ID": me["post"]}, bearer=False
     ),
+    Step("alice", "POST", "/api/v1/users/refresh", lambda me: {"refresh_token": me["refresh"]}, bearer=False),
+    Step("alice", "GET", "/api/v1/users/me"),
+    Step("alice", "GET", "/api/v1/users/me/sessions"),
+    Step("alice", "DELETE", "/api/v1/users/me/sessions/{session}", status=204),
+    Step(
+        "alice",
+        "PUT",
+        "/api/v1/users/me/password",
+        lambda _me: {"current_password": PASSWORD, "new_password": "another horse battery"},
+        status=204,
+    ),
+    Step("bob", "POST", "/api/v1/users/logout", status=204),
+    Step("dave", "POST", "/api/v1/users/register", credentials("dave"), bearer=False, status=201),
+    Step("dave", "DELETE", "/api/v1/users/me/sessions", status=204),
+    Step("erin", "POST", "/api/v1/users/register", credentials("erin"), bearer=False, status=201),
+    Step("erin", "DELETE", "/api/v1/users/me", lambda _me: {"password": PASSWORD}, status=204),
 ]
 
 
@@ -230,7 +247,13 @@ async def walk(container: Container, recorder: Recorder) -> dict[str, dict[str, 
         for index, step in enumerate(WALK):
             me = state[step.user]
             values = {f"{name}_post": other.get("post") for name, other in state.items()}
-            url = step.url.format(token=me.get("token"), post=me.get("post"), next=me.get("next"), **values)
+            url = step.url.format(
+                token=me.get("token"),
+                post=me.get("post"),
+                next=me.get("next"),
+                session=me.get("session"),
+                **values,
+            )
             body = None if step.body is None else step.body(me)
             headers = {"Authorization": f"Bearer {me['token']}"} if step.bearer else {}
             recorder.step = index
@@ -248,6 +271,12 @@ async def walk(container: Container, recorder: Recorder) -> dict[str, dict[str, 
                 me.setdefault("id", found.get("id"))
                 me["token"] = found.get("access_token", me.get("token"))
                 me["post"] = found.get("PostID", found.get("Post_ID", me.get("post")))
+                me["refresh"] = found.get("refresh_token", me.get("refresh"))
+            elif isinstance(found, list):
+                others = [
+                    item["id"] for item in found if isinstance(item, dict) and item.get("current") is False
+                ]
+                me["session"] = others[0] if others else me.get("session")
             link = re.match(r"<([^>]+)>", answer.headers.get("link", ""))
             me["next"] = link.group(1) if link else None
     return state
