@@ -84,7 +84,9 @@ class ResolveCaller:
             stored = await uow.sessions.get(caller.user_id, caller.session_id)
         if user is None or stored is None or not stored.alive_at(now):
             raise NotAuthenticated
-        if isinstance(session, CacheMiss):
+        # A vouch past its recheck time is replaced too: it stays in the cache (for the cache's TTL)
+        # until the user's next invalidation, and must not send every later request to the store.
+        if isinstance(session, CacheHit | CacheMiss):
             until = min(stored.refresh_expires_at, now + self._recheck).timestamp()
             try:
                 await self._cache.fill(caller.user_id, vouching, session.version, str(until).encode())

@@ -14,9 +14,11 @@ from domain.users import Password
 
 @attrs.frozen
 class CacheHit:
-    """The stored rendering, current for the user."""
+    """The stored rendering, current for the user at `version`: a caller that judges the payload out
+    of date (a session check past its recheck time) may replace it by a fill against `version`."""
 
     payload: bytes
+    version: str
 
 
 @attrs.frozen

@@ -40,7 +40,7 @@ class InProcessPostsCache(PostsCache):
         version = self._versions.get(user_id, "0")
         entry = self._entries.get((user_id, view))
         if entry is not None and entry[0] == version:
-            return CacheHit(entry[1])
+            return CacheHit(entry[1], version)
         return CacheMiss(version)
 
     async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:

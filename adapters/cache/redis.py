@@ -101,7 +101,7 @@ def _current(entry: object, version: bytes) -> CacheLookup:
     if isinstance(entry, bytes):
         stored_version, _, payload = entry.partition(b":")
         if stored_version == version:
-            return CacheHit(payload)
+            return CacheHit(payload, version.decode())
     return CacheMiss(version.decode())
 
 

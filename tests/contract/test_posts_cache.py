@@ -32,6 +32,16 @@ async def test_a_fill_is_served_on_the_next_lookup(cache: PostsCache) -> None:
     assert await hit(cache) == PAYLOAD
 
 
+async def test_a_hit_names_its_version_and_a_fill_against_it_replaces_the_entry(cache: PostsCache) -> None:
+    await cache.fill(1, "v1", (await miss(cache)).version, b"old")
+    found = await cache.lookup(1, "v1")
+    assert isinstance(found, CacheHit)
+
+    await cache.fill(1, "v1", found.version, b"new")
+
+    assert await hit(cache) == b"new"
+
+
 async def test_entries_are_kept_per_user_and_per_view(cache: PostsCache) -> None:
     await cache.fill(1, "v1", (await miss(cache)).version, b"one")
     await miss(cache, 2, "v1")

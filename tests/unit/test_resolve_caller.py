@@ -120,3 +120,18 @@ async def test_with_storage_down_an_unconfirmed_caller_cannot_be_resolved(world:
 
     with pytest.raises(StorageUnavailable):
         await resolve.execute(world.tokens.issue(1, "a-session").value)
+
+
+async def test_once_the_recheck_time_passed_one_store_lookup_vouches_for_the_session_again(
+    world: World,
+) -> None:
+    token = world.token(await world.caller())
+    await world.resolve.execute(token)
+    world.clock.advance(RECHECK_SECONDS + 0.1)
+
+    await world.resolve.execute(token)
+    lookups = world.storage.calls.total
+    for _ in range(3):
+        await world.resolve.execute(token)
+
+    assert world.storage.calls.total == lookups
