@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.cache.redis import create_client
-from entrypoints.backends import REDIS_TIMEOUT_SECONDS
+from entrypoints.bootstrap import REDIS_TIMEOUT_SECONDS
 
 JSON_TYPE = "application/json"
 CONSTANT_BODY = b'{"detail": "' + b"x" * 286 + b'"}'

@@ -46,7 +46,7 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
     from sqlalchemy.engine import make_url
 
-    from entrypoints.backends import MEMORY_URL
+    from entrypoints.bootstrap import MEMORY_URL
 
     if settings.database_url == MEMORY_URL:
         print("memory:// keeps no schema: nothing to migrate")
@@ -59,7 +59,7 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 def announce_secret(settings: Settings) -> None:
     """Says once, at start, where a development server's signing secret comes from."""
-    from entrypoints.backends import MEMORY_URL
+    from entrypoints.bootstrap import MEMORY_URL
 
     if settings.jwt_secret is not None:
         return

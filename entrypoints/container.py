@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import argon2
@@ -10,7 +9,6 @@ from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
 from adapters.common_passwords import CommonPasswordList, NoCommonPasswords
-from adapters.passwords import Argon2PasswordHasher
 from adapters.prometheus import MeasuredPostsCache, Metrics
 from adapters.tokens import JwtTokenService
 from application.callers import ResolveCaller
@@ -28,7 +26,7 @@ from application.users import (
     RegisterUser,
 )
 from domain.posts import PostQuota
-from entrypoints.backends import Cache, Storage, open_cache, open_limiter, open_storage
+from entrypoints.bootstrap import MEMORY_URL, bootstrap
 from entrypoints.http.pages import PageCursors
 from entrypoints.http.use_cases import UseCases
 from entrypoints.metrics import multiprocess
@@ -41,8 +39,8 @@ from entrypoints.tracing import open_tracing
 CALLER_RECHECK_SECONDS = 5.0
 
 
-def signing_key(settings: Settings, storage: Storage) -> str:
-    if storage.ephemeral:
+def signing_key(settings: Settings) -> str:
+    if settings.database_url == MEMORY_URL:
         # Users of memory:// do not outlive the process, so neither may their tokens: a token
         # kept from an earlier run would name whoever now has the same id.
         return secrets.token_urlsafe(48)
@@ -61,8 +59,8 @@ def open_metrics(settings: Settings) -> Metrics | None:
     return None if settings.metrics == "off" else Metrics(multiprocess=multiprocess())
 
 
-def measured(cache: Cache, metrics: Metrics | None) -> PostsCache:
-    return cache.cache if metrics is None else MeasuredPostsCache(cache.cache, metrics)
+def measured(cache: PostsCache, metrics: Metrics | None) -> PostsCache:
+    return cache if metrics is None else MeasuredPostsCache(cache, metrics)
 
 
 def argon2_hasher(settings: Settings) -> argon2.PasswordHasher:
@@ -73,37 +71,23 @@ def argon2_hasher(settings: Settings) -> argon2.PasswordHasher:
     )
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity: a server pinned with taskset has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def hashing_threads(settings: Settings, cores: int) -> int:
-    """HEXPOST_ARGON2_THREADS, or one fewer than the usable cores: hashing never takes them all."""
-    if settings.argon2_threads is not None:
-        return settings.argon2_threads
-    return max(1, cores - 1)
-
-
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    storage = providers.Singleton(open_storage, settings, clock)
-    cache_backend = providers.Singleton(open_cache, settings)
+    argon2_parameters = providers.Singleton(argon2_hasher, settings)
+    # Opened here, closed by close() below.
+    infrastructure = providers.Singleton(bootstrap, settings, clock, argon2_parameters)
+    uow = infrastructure.provided.uow
+    posts_cache = infrastructure.provided.posts_cache
+    password_hasher = infrastructure.provided.password_hasher
+    limiter = infrastructure.provided.limiter
+    readiness = infrastructure.provided.probes
     metrics = providers.Singleton(open_metrics, settings)
     tracing = providers.Singleton(open_tracing)
-    uow = storage.provided.uow
-    cache = providers.Singleton(measured, cache_backend, metrics)
+    cache = providers.Singleton(measured, posts_cache, metrics)
 
-    password_hasher = providers.Singleton(
-        Argon2PasswordHasher,
-        hasher=providers.Singleton(argon2_hasher, settings),
-        max_concurrency=providers.Callable(hashing_threads, settings, providers.Callable(usable_cores)),
-    )
-    secret = providers.Singleton(signing_key, settings, storage)
+    secret = providers.Singleton(signing_key, settings)
     tokens = providers.Singleton(
         JwtTokenService,
         secret=secret,
@@ -117,8 +101,6 @@ class Container(containers.DeclarativeContainer):
     session_starter = providers.Singleton(
         SessionStarter, tokens, clock, refresh_ttl_seconds=settings.provided.refresh_ttl_seconds
     )
-    limiter_backend = providers.Singleton(open_limiter, settings)
-    limiter = limiter_backend.provided.limiter
     password_policy = providers.Singleton(PasswordPolicy, providers.Singleton(common_passwords, settings))
     login_throttle = providers.Singleton(
         LoginThrottle, limiter, providers.Callable(parse_login_limits, settings.provided.login_limits)
@@ -185,7 +167,4 @@ class Container(containers.DeclarativeContainer):
 
 async def close(container: Container) -> None:
     """Releases what the container opened: pools, connections, threads."""
-    await container.storage().close()
-    await container.cache_backend().close()
-    await container.limiter_backend().close()
-    container.password_hasher().close()
+    await container.infrastructure().aclose()

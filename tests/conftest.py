@@ -13,7 +13,6 @@ import pytest
 from alembic import command
 from dependency_injector import providers
 
-from adapters.passwords import Argon2PasswordHasher
 from entrypoints.cli import alembic_config
 from entrypoints.container import Container, close
 from entrypoints.settings import Settings
@@ -46,18 +45,16 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
-def fast_hasher() -> Argon2PasswordHasher:
-    # The real adapter, with the cheapest argon2id parameters: tests register many users.
-    return Argon2PasswordHasher(
-        argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1), max_concurrency=2
-    )
+def cheapest_argon2() -> argon2.PasswordHasher:
+    # Below the minimum the settings accept: tests register many users.
+    return argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 
 
 @pytest.fixture
 def make_container(make_settings: Callable[..., Settings]) -> Callable[..., Container]:
     def make(**overrides: Any) -> Container:
         container = Container(settings=make_settings(**overrides))
-        container.password_hasher.override(providers.Singleton(fast_hasher))
+        container.argon2_parameters.override(providers.Singleton(cheapest_argon2))
         return container
 
     return make

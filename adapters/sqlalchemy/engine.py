@@ -96,12 +96,16 @@ class SqlUnitsOfWork:
         return SqlUnitOfWork(self._engine, self._queues, self._clock, self._timeout)
 
     @property
+    def engine(self) -> AsyncEngine:
+        """Its pool is what metrics watch and tracing instruments."""
+        return self._engine
+
+    async def ping(self) -> None:
+        """Raises StorageUnavailable."""
+        async with storage_errors(self._timeout), self._engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    @property
     def waiting(self) -> int:
         """Units of work waiting for a connection of the full pool."""
         return self._queues.connections.waiting
-
-
-async def ping(engine: AsyncEngine, timeout_seconds: float | None = 3.0) -> None:
-    """Raises StorageUnavailable."""
-    async with storage_errors(timeout_seconds), engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))

@@ -36,12 +36,7 @@ def create_app(container: Container) -> Starlette:
     compat = compat_api.CompatApi(use_cases, limits)
     compat_errors = [answering(compat_api.error_table(limits))]
 
-    health = Health(
-        {
-            "database": lambda: container.storage().ping(),
-            "cache": lambda: container.cache_backend().ping(),
-        }
-    )
+    health = Health(container.readiness())
     middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
     if settings.max_in_flight is not None:
         # Inside the body cap, which answers an announced oversized body without taking a slot.
@@ -62,22 +57,21 @@ def create_app(container: Container) -> Starlette:
         # The client address (rate limits, throttling) is the proxy's report only when the peer is a
         # listed proxy; anyone else's X-Forwarded-For is ignored.
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
-    storage = container.storage()
-    engine = storage.engine
+    infrastructure = container.infrastructure()
+    sql = infrastructure.sql
     metrics = container.metrics()
     served_metrics: list[BaseRoute] = []
     if metrics is not None:
-        if engine is not None:
-            metrics.watch_pool(lambda: engine.pool, storage.waiting)
+        if sql is not None:
+            metrics.watch_pool(lambda: sql.engine.pool, lambda: sql.waiting)
         if settings.metrics == "on":
             served_metrics.append(metrics_route(metrics))
     tracing = container.tracing()
     if tracing is not None:
-        if engine is not None:
-            tracing.instrument_engine(engine)
-        redis = container.cache_backend().redis
-        if redis is not None:
-            tracing.instrument_redis(redis)
+        if sql is not None:
+            tracing.instrument_engine(sql.engine)
+        if infrastructure.redis is not None:
+            tracing.instrument_redis(infrastructure.redis)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import attrs
@@ -15,7 +15,7 @@ from adapters.cache.redis import RedisClient, RedisPostsCache, create_client
 from adapters.clock import SystemClock
 from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
-from entrypoints.backends import open_storage
+from entrypoints.bootstrap import open_store
 from entrypoints.settings import Settings
 from tests import mysql_redis
 from tests.conftest import migrate_to
@@ -41,9 +41,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def uow(database_url: str, make_settings: Callable[..., Settings]) -> AsyncIterator[UnitOfWorkFactory]:
-    storage = open_storage(make_settings(database_url=database_url), SystemClock())
-    yield storage.uow
-    await storage.close()
+    async with AsyncExitStack() as closing:
+        yield open_store(make_settings(database_url=database_url), SystemClock(), closing)
 
 
 @pytest.fixture(

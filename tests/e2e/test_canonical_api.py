@@ -14,7 +14,6 @@ from dependency_injector import providers
 from adapters.clock import SystemClock
 from application.ports import PostsCache
 from domain.ports import UnitOfWorkFactory
-from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
 from tests.e2e.helpers import (
     ADD_POST,
@@ -41,10 +40,6 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-async def _nothing() -> None:
-    return None
-
-
 @pytest.fixture
 def client_with(make_container: Callable[..., Container]) -> MakeClient:
     """A client of an app whose storage and/or cache are replaced by the given fakes."""
@@ -55,9 +50,9 @@ def client_with(make_container: Callable[..., Container]) -> MakeClient:
     ) -> AsyncIterator[httpx.AsyncClient]:
         container = make_container()
         if uow is not None:
-            container.storage.override(providers.Object(Storage(uow, _nothing, _nothing)))
+            container.uow.override(providers.Object(uow))
         if cache is not None:
-            container.cache_backend.override(providers.Object(Cache(cache, _nothing, _nothing)))
+            container.posts_cache.override(providers.Object(cache))
         async with in_process_client(container) as http:
             yield http
 
@@ -399,7 +394,7 @@ async def test_get_posts_says_miss_then_hit_with_the_same_body(client: httpx.Asy
 async def test_a_cache_hit_touches_no_repository(make_container: Callable[..., Container]) -> None:
     storage = CountingStorage(SystemClock())
     container = make_container()
-    container.storage.override(providers.Object(Storage(storage, _nothing, _nothing)))
+    container.uow.override(providers.Object(storage))
     async with in_process_client(container) as http:
         account = await register(http)
         await add_post(http, account, "hello")
@@ -481,7 +476,7 @@ async def test_with_the_database_down_post_routes_answer_503(
     make_container: Callable[..., Container],
 ) -> None:
     container = make_container()
-    container.storage.override(providers.Object(Storage(DownUnitOfWork, _nothing, _nothing)))
+    container.uow.override(providers.Object(DownUnitOfWork))
     auth = bearer(container.tokens().issue(1, "no-such-session").value)
     async with in_process_client(container) as http:
         answers = [

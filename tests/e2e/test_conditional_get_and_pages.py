@@ -11,7 +11,6 @@ import pytest
 from dependency_injector import providers
 
 from adapters.clock import SystemClock
-from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
 from tests.e2e.helpers import (
     GET_POSTS,
@@ -28,10 +27,6 @@ from tests.http_client import in_process_client
 from tests.unit.fakes import CountingStorage, DownCache
 
 LINK = re.compile(r'^<(/api/v1/posts/get-posts\?limit=(\d+)&after=([A-Za-z0-9_-]+))>; rel="next"$')
-
-
-async def _nothing() -> None:
-    return None
 
 
 def conditional(account: Account, etag: str) -> dict[str, str]:
@@ -52,7 +47,7 @@ async def test_the_current_etag_gets_304_with_no_body_from_the_cache_alone(
 ) -> None:
     storage = CountingStorage(SystemClock())
     container = make_container()
-    container.storage.override(providers.Object(Storage(storage, _nothing, _nothing)))
+    container.uow.override(providers.Object(storage))
     async with in_process_client(container) as http:
         account = await register(http)
         await add_post(http, account, "hello")
@@ -102,7 +97,7 @@ async def test_with_the_cache_down_the_etag_comes_from_the_store(
     make_container: Callable[..., Container],
 ) -> None:
     container = make_container()
-    container.cache_backend.override(providers.Object(Cache(DownCache(), _nothing, _nothing)))
+    container.posts_cache.override(providers.Object(DownCache()))
     async with in_process_client(container) as http:
         account = await register(http)
         await add_post(http, account, "one")

@@ -12,12 +12,8 @@ import pytest
 from dependency_injector import providers
 from starlette.applications import Starlette
 
-from adapters.cache.memory import InProcessPostsCache
-from adapters.clock import SystemClock
-from adapters.memory import InMemoryStore, in_memory_uow_factory
 from application.errors import CacheUnavailable
 from domain.errors import StorageUnavailable
-from entrypoints.backends import Cache, Storage
 from entrypoints.container import Container
 from entrypoints.http.health import Health
 from tests.http_client import in_process_client
@@ -40,15 +36,12 @@ async def _cache_down() -> None:
 
 @pytest.fixture
 def app_client(make_container: Callable[..., Container]) -> MakeClient:
-    """A client of the app whose storage and cache bundles answer their pings with the given fakes."""
+    """A client of the app whose readiness probes of the store and the cache are the given fakes."""
 
     @asynccontextmanager
     async def make(database: Ping, cache: Ping) -> AsyncIterator[httpx.AsyncClient]:
         container = make_container()
-        uow = in_memory_uow_factory(InMemoryStore(), SystemClock())
-        store = Storage(uow, database, _fine, ephemeral=True)
-        container.storage.override(providers.Object(store))
-        container.cache_backend.override(providers.Object(Cache(InProcessPostsCache(300), cache, _fine)))
+        container.readiness.override(providers.Object({"database": database, "cache": cache}))
         async with in_process_client(container) as http:
             yield http
 

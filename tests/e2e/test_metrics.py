@@ -14,7 +14,6 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from adapters.prometheus import Metrics
-from entrypoints.backends import Cache
 from entrypoints.container import Container
 from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.request_log import LoggedStarlette
@@ -86,10 +85,7 @@ async def test_cache_hits_and_misses_follow_get_posts(client: httpx.AsyncClient)
 async def test_an_unavailable_cache_is_counted_as_errors(make_container: Callable[..., Container]) -> None:
     container = make_container()
 
-    async def nothing() -> None:
-        return None
-
-    container.cache_backend.override(providers.Object(Cache(DownCache(), nothing, nothing)))
+    container.posts_cache.override(providers.Object(DownCache()))
     async with in_process_client(container) as http:
         auth = await _register(http)
         assert (

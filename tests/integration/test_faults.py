@@ -119,7 +119,7 @@ async def add(client: httpx.AsyncClient, auth: dict[str, str], text: str) -> int
 
 
 def checked_out(container: Container) -> int:
-    engine = container.storage().engine
+    engine = container.infrastructure().engine
     assert engine is not None
     count: int = engine.pool.checkedout()  # type: ignore[attr-defined]
     return count

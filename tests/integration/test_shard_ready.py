@@ -322,7 +322,7 @@ def check(statements: Sequence[Statement], state: dict[str, dict[str, Any]]) -> 
 async def test_every_statement_of_a_walk_through_both_apis_stays_on_one_users_shard(
     service: Container, tmp_path: Path
 ) -> None:
-    engine = service.storage().engine
+    engine = service.infrastructure().engine
     assert engine is not None
     recorder = Recorder(engine)
 

@@ -19,7 +19,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from entrypoints.backends import Cache
 from entrypoints.container import Container
 from entrypoints.logs import configure_logging
 from entrypoints.tracing import Tracing, TracingConfigurationError, check, requested
@@ -180,11 +179,8 @@ async def test_every_log_line_of_a_traced_request_names_its_trace(
 ) -> None:
     container = make_container()
 
-    async def nothing() -> None:
-        return None
-
     # A cache that is down makes get-posts log a warning of its own besides the request's line.
-    container.cache_backend.override(providers.Object(Cache(DownCache(), nothing, nothing)))
+    container.posts_cache.override(providers.Object(DownCache()))
     exporter = InMemorySpanExporter()
     tracing = Tracing([SimpleSpanProcessor(exporter)])
     container.tracing.override(providers.Object(tracing))

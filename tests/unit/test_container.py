@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from entrypoints.container import argon2_hasher, hashing_threads
+from entrypoints.bootstrap import hashing_threads
+from entrypoints.container import argon2_hasher
 from entrypoints.settings import Settings
 
 
