@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
 from application.errors import CacheUnavailable
-from application.ports import CacheHit, CacheLookup, CacheMiss, Clock, PostsCache, TokenService
+from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage, Clock, PostsCache, TokenService
 from domain.errors import NotAuthenticated
 from domain.ports import UnitOfWorkFactory
 
@@ -45,7 +46,9 @@ class ResolveCaller:
     next invalidation and for at most `recheck_seconds` (never past the session's expiry): ending a
     session through the service is honoured by every process from the next request on, and a user
     removed straight from the database within `recheck_seconds`. A cache that lost its entries, or is
-    down, only sends the check to the store."""
+    down, only sends the check to the store. Requests of one session that find no vouching entry at
+    the same moment (it has just lapsed, under load) share one lookup in the store, when they saw the
+    same cache version."""
 
     def __init__(
         self,
@@ -60,6 +63,7 @@ class ResolveCaller:
         self._cache = cache
         self._clock = clock
         self._recheck = timedelta(seconds=recheck_seconds)
+        self._checking: dict[tuple[Caller, str], asyncio.Task[None]] = {}
 
     async def execute(self, token: str) -> Caller:
         caller, _ = await self._resolve(token, ())
@@ -79,6 +83,22 @@ class ResolveCaller:
         now = self._clock.now()
         if isinstance(session, CacheHit) and now.timestamp() < float(session.payload):
             return caller, posts
+        if isinstance(session, CacheOutage):
+            await self._check(caller, session, now)
+            return caller, posts
+        # Shared only under the same cache version: a check that began before the session ended
+        # (which bumps the version before it answers) is never taken for one made after.
+        key = (caller, session.version)
+        check = self._checking.get(key)
+        if check is None:
+            check = asyncio.ensure_future(self._check(caller, session, now))
+            self._checking[key] = check
+            check.add_done_callback(lambda done: self._checked(key, done))
+        # Shielded: a request that goes away does not cancel the lookup others wait for.
+        await asyncio.shield(check)
+        return caller, posts
+
+    async def _check(self, caller: Caller, session: CacheLookup, now: datetime) -> None:
         async with self._uow() as uow:
             user = await uow.users.get(caller.user_id)
             stored = await uow.sessions.get(caller.user_id, caller.session_id)
@@ -89,7 +109,15 @@ class ResolveCaller:
         if isinstance(session, CacheHit | CacheMiss):
             until = min(stored.refresh_expires_at, now + self._recheck).timestamp()
             try:
-                await self._cache.fill(caller.user_id, vouching, session.version, str(until).encode())
+                await self._cache.fill(
+                    caller.user_id, session_view(caller.session_id), session.version, str(until).encode()
+                )
             except CacheUnavailable:
                 log.warning("cache unavailable: session check for user %s not cached", caller.user_id)
-        return caller, posts
+
+    def _checked(self, key: tuple[Caller, str], done: asyncio.Task[None]) -> None:
+        if self._checking.get(key) is done:
+            del self._checking[key]
+        if not done.cancelled():
+            # Retrieved, so that an error nobody waited for any more is not reported as lost.
+            done.exception()

@@ -3,7 +3,9 @@ in-process cache."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
 
 import pytest
 
@@ -14,7 +16,7 @@ from application.callers import Caller, ResolveCaller
 from domain.errors import NotAuthenticated, StorageUnavailable
 from domain.sessions import Session, new_session_id, token_hash
 from domain.users import Email, NewUser
-from tests.unit.fakes import CountingStorage, DownUnitOfWork, FixedClock
+from tests.unit.fakes import CountingStorage, CountingUnitOfWork, DownUnitOfWork, FixedClock
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long"
 RECHECK_SECONDS = 5.0
@@ -135,3 +137,70 @@ async def test_once_the_recheck_time_passed_one_store_lookup_vouches_for_the_ses
         await world.resolve.execute(token)
 
     assert world.storage.calls.total == lookups
+
+
+class HeldStorage(CountingStorage):
+    """Its units of work have read what they read, then wait for `release` before they end;
+    `holding` is set once one does."""
+
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__(clock)
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    def __call__(self) -> CountingUnitOfWork:
+        storage = self
+
+        class Held(CountingUnitOfWork):
+            async def __aexit__(
+                self,
+                exc_type: type[BaseException] | None,
+                exc: BaseException | None,
+                tb: TracebackType | None,
+            ) -> None:
+                storage.holding.set()
+                await storage.release.wait()
+                await super().__aexit__(exc_type, exc, tb)
+
+        return Held(self.store, self.calls, self.clock)
+
+
+def held_world() -> tuple[World, HeldStorage]:
+    world = World()
+    held = HeldStorage(world.clock)
+    world.storage = held
+    world.resolve = ResolveCaller(world.tokens, held, world.cache, world.clock, RECHECK_SECONDS)
+    return world, held
+
+
+async def test_requests_of_one_session_that_find_no_vouch_at_once_share_one_store_lookup() -> None:
+    world, held = held_world()
+    caller = await world.caller()
+    token = world.token(caller)
+    before = held.calls.uows_opened
+
+    resolving = [asyncio.ensure_future(world.resolve.execute(token)) for _ in range(50)]
+    await held.holding.wait()
+    held.release.set()
+
+    assert await asyncio.gather(*resolving) == [caller] * 50
+    assert held.calls.uows_opened - before == 1
+
+
+async def test_a_lookup_begun_before_the_session_ended_is_not_shared_with_a_request_after() -> None:
+    world, held = held_world()
+    caller = await world.caller()
+    token = world.token(caller)
+    early = asyncio.ensure_future(world.resolve.execute(token))
+    await held.holding.wait()
+
+    async with InMemoryUnitOfWork(held.store, world.clock) as uow:
+        await uow.sessions.end(caller.user_id, caller.session_id, world.clock.now())
+        await uow.commit()
+    await world.cache.invalidate(caller.user_id)
+    held.release.set()
+
+    with pytest.raises(NotAuthenticated):
+        await world.resolve.execute(token)
+    # The early request read the store before the session ended.
+    assert await early == caller
