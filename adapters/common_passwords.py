@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from application.users import CommonPasswords
+
+LIST = Path(__file__).with_name("common_passwords.txt")
 
 
 class CommonPasswordList(CommonPasswords):
     """The 30,000 most common passwords of zxcvbn (MIT; its list is drawn from leaked password sets),
-    lower-cased."""
+    lower-cased, read from `LIST`."""
 
-    def __init__(self) -> None:
-        from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
-        self._passwords = frozenset(password.lower() for password in FREQUENCY_LISTS["passwords"])
+    def __init__(self, path: Path = LIST) -> None:
+        with path.open(encoding="ascii") as lines:
+            self._passwords = frozenset(
+                line.rstrip("\n") for line in lines if line.strip() and not line.startswith("#")
+            )
 
     def __contains__(self, password: str) -> bool:
         return password.lower() in self._passwords
