@@ -34,7 +34,7 @@ from bench.report import Ratio, Row, write
 
 API = "/api/v1"
 MEBIBYTE = 2**20
-# hexpost's pool with one worker: 10 connections and 10 of overflow.
+# hexpost's pool with one worker: 20 connections, no overflow (entrypoints/bootstrap.py).
 MYSQL_POOL_SIZE = 20
 # Limits and quotas being added to hexpost would turn a throughput run into a rate-limit test; unknown
 # names are ignored by older versions.
@@ -143,8 +143,10 @@ def login(account: Account) -> wrk.Load:
 
 
 class Bench:
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, bin_dir: Path = BIN) -> None:
+        """`bin_dir`: the venv whose `hexpost` runs (another checkout's, to compare two builds)."""
         self.options = options
+        self.bin_dir = bin_dir
         self.cores = Cores.pick()
         self.rows: list[Row] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="hexpost-bench-"))
@@ -238,11 +240,10 @@ class Bench:
         database_url = database_url or f"sqlite+aiosqlite:///{directory / 'var' / 'hexpost.db'}"
         port = free_port()
         environment = self.hexpost_environment(directory, port, database_url, cache_url, **more)
-        subprocess.run(
-            [str(BIN / "hexpost"), "migrate"], cwd=directory, env=environment, check=True, capture_output=True
-        )
+        migrate = [str(self.bin_dir / "hexpost"), "migrate"]
+        subprocess.run(migrate, cwd=directory, env=environment, check=True, capture_output=True)
         with pinned_server(
-            [str(BIN / "hexpost"), "serve"],
+            [str(self.bin_dir / "hexpost"), "serve"],
             port=port,
             core=self.cores.server,
             cwd=directory,
