@@ -4,6 +4,7 @@ the embedded mode and the tests alike, and forgets everything when the process e
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -129,18 +130,23 @@ class InMemoryPostRepository(PostRepository):
         self._undo = writes.undo
         self._clock = clock
 
-    async def add(self, post: NewPost, quota: PostQuota) -> int:
+    async def add_all(self, posts: Sequence[NewPost], quota: PostQuota) -> Sequence[int]:
         await self._writes.begin()
-        if post.owner_id not in self._store.users:
+        owner_id = NewPost.owner_of(posts)
+        if owner_id not in self._store.users:
             raise NotAuthenticated
-        count, size = self._store.usage.get(post.owner_id, (0, 0))
-        quota.check(count + 1, size + post.text.size)
-        stored = Post(next(self._store.post_ids), post.owner_id, post.text, self._clock.now())
-        self._store.posts_by_owner.setdefault(stored.owner_id, {})[stored.id] = stored
-        self._store.owner_by_post[stored.id] = stored.owner_id
-        self._count(stored, 1)
-        self._undo.append(lambda: self._forget(stored.id, stored.owner_id))
-        return stored.id
+        count, size = self._store.usage.get(owner_id, (0, 0))
+        quota.check(count + len(posts), size + sum(post.text.size for post in posts))
+        now = self._clock.now()
+        ids = []
+        for post in posts:
+            stored = Post(next(self._store.post_ids), owner_id, post.text, now)
+            self._store.posts_by_owner.setdefault(owner_id, {})[stored.id] = stored
+            self._store.owner_by_post[stored.id] = owner_id
+            self._count(stored, 1)
+            self._undo.append(functools.partial(self._forget, stored.id, owner_id))
+            ids.append(stored.id)
+        return ids
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         return list(self._store.posts_by_owner.get(owner_id, {}).values())

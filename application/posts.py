@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -12,7 +13,7 @@ import attrs
 from application.errors import CacheUnavailable
 from application.limits import RateLimit
 from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage, PostsCache
-from domain.errors import NotAuthenticated
+from domain.errors import NotAuthenticated, PostQuotaExceeded, StorageUnavailable
 from domain.ports import UnitOfWorkFactory
 from domain.posts import NewPost, Post, PostPosition, PostQuota, PostText
 from domain.users import User
@@ -140,9 +141,29 @@ async def _invalidate(cache: PostsCache, user_id: int) -> None:
         log.warning("cache unavailable: invalidation for user %s deferred", user_id)
 
 
+@attrs.frozen
+class _QueuedAdd:
+    post: NewPost
+    # The post's id, or why it was not stored; cancelled when the request went away first.
+    added: asyncio.Future[int]
+
+
 class AddPost:
     """A user adds a text of at most `max_bytes` UTF-8 bytes, within their rate limit and quota; their
-    cached list is dropped. The post's time is the store's, taken in commit order."""
+    cached list is dropped. The post's time is the store's, taken in commit order.
+
+    One user's adds are written one after another anyway (their quota is counted in one row, which
+    each write holds until it commits), so the adds of a user that arrive while one of theirs is
+    being written wait and are then written together, in one unit of work and one commit (a group
+    commit): a burst costs little more than one add, not one transaction each. A group holds at most
+    `MAX_GROUP_POSTS` posts and `MAX_GROUP_BYTES` of text (a bigger post goes alone). If together they
+    would exceed the quota, they are written one at a time, so that those that fit are kept; if the
+    store fails, the group and every add of the user queued behind it get the error at once. Each
+    request is answered once its own post is committed; one that goes away before its group starts
+    stores nothing."""
+
+    MAX_GROUP_POSTS = 64
+    MAX_GROUP_BYTES = 1024 * 1024
 
     def __init__(
         self,
@@ -157,15 +178,76 @@ class AddPost:
         self._max_bytes = max_bytes
         self._per_user = per_user
         self._quota = quota
+        self._queued: dict[int, collections.deque[_QueuedAdd]] = {}
+        self._writers: dict[int, asyncio.Task[None]] = {}
 
     async def execute(self, user_id: int, text: str) -> int:
         await self._per_user.count(str(user_id))
-        post_text = PostText.parse(text, self._max_bytes)
-        async with self._uow() as uow:
-            post_id = await uow.posts.add(NewPost(user_id, post_text), self._quota)
-            await uow.commit()
+        post = NewPost(user_id, PostText.parse(text, self._max_bytes))
+        queued = _QueuedAdd(post, asyncio.get_running_loop().create_future())
+        self._queued.setdefault(user_id, collections.deque()).append(queued)
+        if user_id not in self._writers:
+            self._writers[user_id] = asyncio.ensure_future(self._write_queued(user_id))
+        return await queued.added
+
+    async def _write_queued(self, user_id: int) -> None:
+        group: list[_QueuedAdd] = []
+        try:
+            while group := self._next_group(user_id):
+                await self._write(user_id, group)
+        finally:
+            del self._writers[user_id]
+            # Anything is left only when the writer itself was stopped (cancelled): answer, never hang.
+            for left in (*group, *self._queued.pop(user_id, ())):
+                if not left.added.done():
+                    left.added.set_exception(StorageUnavailable("the write was abandoned"))
+
+    def _next_group(self, user_id: int) -> list[_QueuedAdd]:
+        queue = self._queued.get(user_id, collections.deque())
+        group: list[_QueuedAdd] = []
+        size = 0
+        while queue:
+            head = queue[0]
+            if head.added.done():
+                queue.popleft()
+                continue
+            if group and (
+                len(group) == self.MAX_GROUP_POSTS or size + head.post.text.size > self.MAX_GROUP_BYTES
+            ):
+                break
+            group.append(queue.popleft())
+            size += head.post.text.size
+        if not queue:
+            self._queued.pop(user_id, None)
+        return group
+
+    async def _write(self, user_id: int, group: list[_QueuedAdd]) -> None:
+        try:
+            async with self._uow() as uow:
+                ids = await uow.posts.add_all([queued.post for queued in group], self._quota)
+                await uow.commit()
+        except PostQuotaExceeded as exc:
+            if len(group) == 1:
+                _fail(group, exc)
+                return
+            for queued in group:
+                await self._write(user_id, [queued])
+            return
+        except Exception as exc:
+            # The adds queued behind are told too: they would wait for the same store, each group
+            # for its whole deadline.
+            _fail([*group, *self._queued.pop(user_id, ())], exc)
+            return
         await _invalidate(self._cache, user_id)
-        return post_id
+        for queued, post_id in zip(group, ids, strict=True):
+            if not queued.added.done():
+                queued.added.set_result(post_id)
+
+
+def _fail(group: list[_QueuedAdd], error: Exception) -> None:
+    for queued in group:
+        if not queued.added.done():
+            queued.added.set_exception(error)
 
 
 class GetPosts:

@@ -44,12 +44,12 @@ class UserRepository(Protocol):
 
 
 class PostRepository(Protocol):
-    async def add(self, post: NewPost, quota: PostQuota) -> int:
-        """Stores the post only if its owner stays within `quota`, counted atomically with the insert
-        (concurrent adds cannot overshoot), and returns its id. Its `created_at` is taken once this
-        write holds its place in commit order: a later commit never carries an earlier time for the
-        same owner. Raises PostQuotaExceeded, NotAuthenticated when the owner does not exist,
-        StorageUnavailable."""
+    async def add_all(self, posts: Sequence[NewPost], quota: PostQuota) -> Sequence[int]:
+        """Stores posts of one owner, all or none: only if the owner stays within `quota` with all of
+        them, counted atomically with the inserts (concurrent adds cannot overshoot), and returns their
+        ids in the order given. Their `created_at` is taken once this write holds its place in commit
+        order: a later commit never carries an earlier time for the same owner. Raises
+        PostQuotaExceeded, NotAuthenticated when the owner does not exist, StorageUnavailable."""
         ...
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -51,6 +52,14 @@ class NewPost:
 
     owner_id: int
     text: PostText
+
+    @staticmethod
+    def owner_of(posts: Sequence[NewPost]) -> int:
+        """The one owner of `posts` (stored together, they count against one quota)."""
+        owners = {post.owner_id for post in posts}
+        if len(owners) != 1:
+            raise ValueError(f"posts stored together have one owner, not {len(owners)}")
+        return owners.pop()
 
 
 @attrs.frozen

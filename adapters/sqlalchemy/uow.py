@@ -276,45 +276,67 @@ class SqlUserRepository(_Repository, UserRepository):
 
 
 class SqlPostRepository(_Repository, PostRepository):
-    async def add(self, post: NewPost, quota: PostQuota) -> int:
-        size = post.text.size
-        within: list[ColumnElement[bool]] = [users.c.id == post.owner_id]
+    async def add_all(self, new_posts: Sequence[NewPost], quota: PostQuota) -> Sequence[int]:
+        owner_id = NewPost.owner_of(new_posts)
+        count, size = len(new_posts), sum(post.text.size for post in new_posts)
+        within: list[ColumnElement[bool]] = [users.c.id == owner_id]
         if quota.max_posts is not None:
-            within.append(users.c.post_count + 1 <= quota.max_posts)
+            within.append(users.c.post_count + count <= quota.max_posts)
         if quota.max_bytes is not None:
             within.append(users.c.post_bytes + size <= quota.max_bytes)
-        count = (
+        counted = (
             update(users)
             .where(*within)
-            .values(post_count=users.c.post_count + 1, post_bytes=users.c.post_bytes + size)
+            .values(post_count=users.c.post_count + count, post_bytes=users.c.post_bytes + size)
         )
         now = await self._work.begin_write()
         async with self._work.guard():
             # The owner's row stays locked until commit: concurrent adds queue here and each sees
             # the counts the previous one left, so none can overshoot the quota.
-            if not (await self._execute(count)).rowcount:
-                owner = select(users.c.id).where(users.c.id == post.owner_id)
+            if not (await self._execute(counted)).rowcount:
+                owner = select(users.c.id).where(users.c.id == owner_id)
                 if (await self._execute(owner)).first() is None:
                     raise NotAuthenticated
                 raise PostQuotaExceeded
             # The time is read once this add holds its place, so a later commit carries a later
             # time: SQLite's `now` was read after the writer locks were taken; MySQL's server clock
-            # is read by SYSDATE() (unlike NOW()) when the insert runs, after the row lock above was
+            # is read by SYSDATE() (unlike NOW()) when each insert runs, after the row lock above was
             # granted. The session's time zone is UTC (see the engine).
             created_at: Any = (
                 _naive_utc(now) if self._work.serializes_writes else func.sysdate(literal_column("6"))
             )
+            rows = [
+                {"user_id": owner_id, "text": post.text.value, "created_at": created_at} for post in new_posts
+            ]
             try:
-                result = await self._execute(
-                    insert(posts).values(user_id=post.owner_id, text=post.text.value, created_at=created_at)
-                )
+                # One statement for the group: one round trip, however many posts.
+                result = await self._execute(insert(posts).values(rows))
             except IntegrityError:
                 # fk_posts_user_id_users: a validly signed token for a user who no longer exists.
                 raise NotAuthenticated from None
-        (post_id,) = result.inserted_primary_key or (None,)
-        if post_id is None:
-            raise StorageUnavailable("no id was returned for the new post")
-        return int(post_id)
+            return await self._inserted_ids(result.lastrowid, owner_id, len(rows))
+
+    async def _inserted_ids(self, lastrowid: int | None, owner_id: int, count: int) -> list[int]:
+        """The ids of the `count` rows the owner's last insert made, in order."""
+        if lastrowid is None:
+            raise StorageUnavailable("no id was returned for the new posts")
+        if self._work.serializes_writes:
+            # SQLite names the statement's last row, and numbers one statement's rows in a row: no
+            # other write runs beside it.
+            return list(range(lastrowid - count + 1, lastrowid + 1))
+        if count == 1:
+            return [lastrowid]
+        # MySQL names the first row. The owner's row, locked by the quota's update until commit, keeps
+        # any other add of theirs out meanwhile, so their posts from that id on are exactly these.
+        query = (
+            select(posts.c.id)
+            .where(posts.c.user_id == owner_id, posts.c.id >= lastrowid)
+            .order_by(posts.c.id)
+        )
+        ids = [int(post_id) for post_id in (await self._execute(query)).scalars()]
+        if len(ids) != count:
+            raise StorageUnavailable(f"{len(ids)} ids found for {count} new posts")
+        return ids
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         query = select(posts).where(posts.c.user_id == owner_id).order_by(posts.c.created_at, posts.c.id)

@@ -15,7 +15,7 @@ from tests.contract.test_unit_of_work import add_post, add_user
 
 async def try_add(uow: UnitOfWorkFactory, owner: User, text: str, quota: PostQuota) -> int:
     async with uow() as work:
-        post_id = await work.posts.add(NewPost(owner.id, PostText(text)), quota)
+        (post_id,) = await work.posts.add_all([NewPost(owner.id, PostText(text))], quota)
         await work.commit()
     return post_id
 
@@ -97,3 +97,44 @@ async def test_posts_added_without_a_quota_still_count_towards_a_later_one(uow: 
 
     with pytest.raises(PostQuotaExceeded):
         await try_add(uow, owner, "capped", PostQuota(max_posts=1))
+
+
+async def test_posts_added_together_are_stored_in_order_and_counted_together(uow: UnitOfWorkFactory) -> None:
+    owner = await add_user(uow)
+    quota = PostQuota(max_posts=3, max_bytes=9)
+    async with uow() as work:
+        ids = await work.posts.add_all([NewPost(owner.id, PostText(text)) for text in ("one", "two")], quota)
+        await work.commit()
+
+    assert len(ids) == 2
+    assert ids[0] < ids[1]
+    assert await texts(uow, owner) == ["one", "two"]
+    with pytest.raises(PostQuotaExceeded):
+        await try_add(uow, owner, "four", quota)
+    await try_add(uow, owner, "six", quota)
+
+
+async def test_posts_added_together_past_the_quota_store_none_of_them(uow: UnitOfWorkFactory) -> None:
+    owner = await add_user(uow)
+    await try_add(uow, owner, "kept", PostQuota())
+
+    async with uow() as work:
+        with pytest.raises(PostQuotaExceeded):
+            await work.posts.add_all(
+                [NewPost(owner.id, PostText(text)) for text in ("a", "b", "c")], PostQuota(max_posts=3)
+            )
+
+    assert await texts(uow, owner) == ["kept"]
+    await try_add(uow, owner, "two more", PostQuota(max_posts=3))
+    await try_add(uow, owner, "fit", PostQuota(max_posts=3))
+
+
+async def test_posts_of_two_owners_are_never_added_together(uow: UnitOfWorkFactory) -> None:
+    owner = await add_user(uow)
+    other = await add_user(uow, "other@example.com")
+
+    async with uow() as work:
+        with pytest.raises(ValueError, match="one owner"):
+            await work.posts.add_all(
+                [NewPost(owner.id, PostText("mine")), NewPost(other.id, PostText("theirs"))], PostQuota()
+            )

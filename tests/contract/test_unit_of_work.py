@@ -26,7 +26,7 @@ async def add_user(uow: UnitOfWorkFactory, email: str = "alice@example.com") -> 
 
 async def add_post(uow: UnitOfWorkFactory, owner: User, text: str) -> int:
     async with uow() as work:
-        post_id = await work.posts.add(NewPost(owner.id, PostText(text)), PostQuota())
+        (post_id,) = await work.posts.add_all([NewPost(owner.id, PostText(text))], PostQuota())
         await work.commit()
     return post_id
 
@@ -89,7 +89,8 @@ async def test_concurrent_adds_of_one_owner_carry_times_in_commit_order(uow: Uni
 
     async def add(number: int) -> None:
         async with uow() as work:
-            post_id = await work.posts.add(NewPost(owner.id, PostText(f"post {number}")), PostQuota())
+            new = NewPost(owner.id, PostText(f"post {number}"))
+            (post_id,) = await work.posts.add_all([new], PostQuota())
             # The first to start lingers longest before committing: times taken when a write starts
             # would come out in the opposite order to the commits.
             await asyncio.sleep((ADDERS - number) * 0.002)
@@ -150,7 +151,7 @@ async def test_ids_of_deleted_posts_are_not_handed_out_again(uow: UnitOfWorkFact
 async def test_a_post_for_a_user_who_does_not_exist_is_refused(uow: UnitOfWorkFactory) -> None:
     async with uow() as work:
         with pytest.raises(NotAuthenticated):
-            await work.posts.add(NewPost(MAX_ID, PostText("orphan")), PostQuota())
+            await work.posts.add_all([NewPost(MAX_ID, PostText("orphan"))], PostQuota())
 
 
 async def test_the_largest_id_names_nothing(uow: UnitOfWorkFactory) -> None:

@@ -84,7 +84,8 @@ async def test_units_of_work_beyond_the_database_pool_wait_their_turn(database_u
                 async with work.guard():
                     await (await work.connection()).execute(text("SELECT 1"))
                 await asyncio.sleep(0.001)
-                post_id = await work.posts.add(NewPost(owner.id, PostText(f"post {number}")), PostQuota())
+                new = NewPost(owner.id, PostText(f"post {number}"))
+                (post_id,) = await work.posts.add_all([new], PostQuota())
                 await work.commit()
             return post_id
 

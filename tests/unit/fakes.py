@@ -102,9 +102,9 @@ class _CountingPosts(PostRepository):
         self._inner = inner
         self._calls = calls
 
-    async def add(self, post: NewPost, quota: PostQuota) -> int:
+    async def add_all(self, posts: Sequence[NewPost], quota: PostQuota) -> Sequence[int]:
         self._calls.repository_calls += 1
-        return await self._inner.add(post, quota)
+        return await self._inner.add_all(posts, quota)
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:
         self._calls.repository_calls += 1
@@ -184,7 +184,7 @@ class _DownUsers(UserRepository):
 
 
 class _DownPosts(PostRepository):
-    async def add(self, post: NewPost, quota: PostQuota) -> int:
+    async def add_all(self, posts: Sequence[NewPost], quota: PostQuota) -> Sequence[int]:
         raise StorageUnavailable("down")
 
     async def list_by_owner(self, owner_id: int) -> Sequence[Post]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from typing import Self
 
 import pytest
 
@@ -15,6 +16,7 @@ from application.posts import AddPost, DeletePost, GetPosts, RenderedPosts
 from domain.errors import (
     InvalidPostText,
     NotAuthenticated,
+    PostQuotaExceeded,
     PostTooLarge,
     StorageUnavailable,
 )
@@ -23,6 +25,7 @@ from domain.posts import PostQuota
 from domain.users import Email, NewUser
 from tests.unit.fakes import (
     CountingStorage,
+    CountingUnitOfWork,
     DownCache,
     DownUnitOfWork,
     FixedClock,
@@ -383,3 +386,95 @@ async def test_a_list_over_the_cache_entry_limit_is_served_every_time_and_never_
     second_body, _ = await read_whole(second)
     assert first_body == second_body
     assert len(json.loads(first_body)) == 20
+
+
+async def test_adds_of_one_user_that_arrive_together_are_committed_together_in_order(world: World) -> None:
+    owner = await world.user()
+    before = world.storage.calls.uows_opened
+
+    ids = await asyncio.gather(*(world.add.execute(owner, f"post {n}") for n in range(20)))
+
+    assert world.storage.calls.uows_opened - before == 1
+    assert ids == sorted(set(ids))
+    assert (await world.texts(owner))[0] == [f"post {n}" for n in range(20)]
+
+
+async def test_a_group_holds_at_most_max_group_posts(world: World) -> None:
+    owner = await world.user()
+    before = world.storage.calls.uows_opened
+
+    await asyncio.gather(*(world.add.execute(owner, "x") for _ in range(AddPost.MAX_GROUP_POSTS + 1)))
+
+    assert world.storage.calls.uows_opened - before == 2
+
+
+async def test_adds_of_different_users_are_never_grouped(world: World) -> None:
+    owners = [await world.user(f"owner{n}@example.com") for n in range(3)]
+    before = world.storage.calls.uows_opened
+
+    await asyncio.gather(*(world.add.execute(owner, "x") for owner in owners))
+
+    assert world.storage.calls.uows_opened - before == 3
+
+
+async def test_a_group_past_the_quota_keeps_the_posts_that_fit_in_order() -> None:
+    world = World()
+    owner = await world.user()
+    add = AddPost(
+        world.storage, world.cache, MAX_BYTES, RateLimit(in_process_limiter(), "post", ()), PostQuota(3)
+    )
+
+    outcomes = await asyncio.gather(
+        *(add.execute(owner, f"post {n}") for n in range(5)), return_exceptions=True
+    )
+
+    assert [type(outcome) for outcome in outcomes[3:]] == [PostQuotaExceeded, PostQuotaExceeded]
+    assert all(isinstance(outcome, int) for outcome in outcomes[:3])
+    assert (await world.texts(owner))[0] == ["post 0", "post 1", "post 2"]
+
+
+async def test_a_request_that_goes_away_before_its_group_is_written_stores_nothing(world: World) -> None:
+    owner = await world.user()
+    kept = asyncio.ensure_future(world.add.execute(owner, "kept"))
+    gone = asyncio.ensure_future(world.add.execute(owner, "gone"))
+    await asyncio.sleep(0)
+
+    gone.cancel()
+
+    await kept
+    assert (await world.texts(owner))[0] == ["kept"]
+
+
+async def test_with_storage_down_every_add_of_a_group_is_told() -> None:
+    world = World(uow=DownUnitOfWork)
+
+    outcomes = await asyncio.gather(*(world.add.execute(1, "x") for _ in range(3)), return_exceptions=True)
+
+    assert [type(outcome) for outcome in outcomes] == [StorageUnavailable] * 3
+
+
+async def test_when_the_store_fails_the_adds_queued_behind_the_group_are_told_at_once() -> None:
+    world = World()
+    owner = await world.user()
+    opened = asyncio.Event()
+    release = asyncio.Event()
+    opens: list[None] = []
+
+    class Failing(CountingUnitOfWork):
+        async def __aenter__(self) -> Self:
+            opens.append(None)
+            opened.set()
+            await release.wait()
+            raise StorageUnavailable("timed out")
+
+    add = unlimited_add(lambda: Failing(world.storage.store, world.storage.calls, world.clock), world.cache)
+    first = asyncio.ensure_future(add.execute(owner, "first"))
+    await opened.wait()
+    behind = [asyncio.ensure_future(add.execute(owner, f"behind {n}")) for n in range(3)]
+    await asyncio.sleep(0)
+
+    release.set()
+
+    outcomes = await asyncio.gather(first, *behind, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [StorageUnavailable] * 4
+    assert len(opens) == 1
