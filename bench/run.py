@@ -137,6 +137,18 @@ def add_post(account: Account) -> wrk.Load:
     )
 
 
+def add_post_by_each(accounts: list[Account]) -> wrk.Load:
+    """add-post by each of `accounts` in turn: adds that no two share an account, so none are grouped."""
+    body = json.dumps({"text": "a" * 200})
+    return wrk.Load(
+        f"{API}/posts/add-post",
+        "POST",
+        {"Content-Type": "application/json"},
+        body,
+        tuple(f"Bearer {account.token}" for account in accounts),
+    )
+
+
 def login(account: Account) -> wrk.Load:
     body = json.dumps({"email": account.email, "password": account.password})
     return wrk.Load(f"{API}/users/login", "POST", {"Content-Type": "application/json"}, body)
@@ -309,6 +321,14 @@ class Bench:
         floor = 0.25 if routes else 0.04
         added.target = f">= {floor} of {name}, 0 non-2xx"
         added.met = added.ratios[0].value >= floor and added.non_2xx == 0 and added.socket_errors == 0
+
+        writers = [register(server.url, f"writer{n}") for n in range(64)]
+        spread = self.row(
+            config, "add-post, 64 accounts", 64, self.load(server, add_post_by_each(writers), 64), server
+        )
+        spread.ratios = [Ratio.of(spread.per_second, name, [before, after])]
+        spread.target = "0 non-2xx"
+        spread.met = spread.non_2xx == 0 and spread.socket_errors == 0
 
         self.row(
             config,

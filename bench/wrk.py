@@ -31,6 +31,8 @@ class Load:
     method: str = "GET"
     headers: dict[str, str] = attrs.field(factory=dict)
     body: str | None = None
+    # When given, each request carries the next of these Authorization values in turn.
+    authorizations: tuple[str, ...] = ()
 
     def script(self) -> str:
         lines = [f'wrk.method = "{self.method}"']
@@ -38,6 +40,17 @@ class Load:
             lines.append(f'wrk.headers["{name}"] = [==[{value}]==]')
         if self.body is not None:
             lines.append(f"wrk.body = [==[{self.body}]==]")
+        if self.authorizations:
+            values = ", ".join(f"[==[{value}]==]" for value in self.authorizations)
+            lines += [
+                f"local authorizations = {{{values}}}",
+                "local turn = 0",
+                "request = function()",
+                "  turn = turn % #authorizations + 1",
+                '  wrk.headers["Authorization"] = authorizations[turn]',
+                "  return wrk.format()",
+                "end",
+            ]
         return "\n".join(lines) + _DONE
 
 

@@ -52,6 +52,14 @@ def test_wrk_sends_the_method_headers_and_body_it_is_given() -> None:
     assert "done = function(summary, latency, requests)" in script
 
 
+def test_wrk_sends_each_authorization_in_turn_when_given_several() -> None:
+    script = Load("/x", authorizations=("Bearer a", "Bearer b")).script()
+
+    assert "local authorizations = {[==[Bearer a]==], [==[Bearer b]==]}" in script
+    assert 'wrk.headers["Authorization"] = authorizations[turn]' in script
+    assert "return wrk.format()" in script
+
+
 def test_the_sqlite_ceiling_commits_posts_into_hexposts_schema(tmp_path: Path) -> None:
     result = sqlite_commits(str(tmp_path / "ceiling.db"), 0.2)
 
