@@ -169,12 +169,13 @@ class CanonicalApi(Api):
             openapi.DocumentedRoute("/users/register", self.register, "POST", REGISTER),
             openapi.DocumentedRoute("/users/login", self.login, "POST", LOGIN),
             openapi.DocumentedRoute("/posts/add-post", self.add_post, "POST", add_post),
-            openapi.DocumentedRoute("/posts/get-posts", self.get_posts, "GET", get_posts),
+            openapi.DocumentedRoute(GET_POSTS_PATH, self.get_posts, "GET", get_posts),
             openapi.DocumentedRoute("/posts/delete-post/{post_id}", self.delete_post, "DELETE", DELETE_POST),
         ]
 
 
 TAGS = ("canonical API",)
+GET_POSTS_PATH = "/posts/get-posts"
 # The next refresh with the token just issued (a stateful fuzzer follows it).
 REFRESH_LINK = {
     "refresh": {"operationId": "refresh", "requestBody": {"refresh_token": "$response.body#/refresh_token"}}
