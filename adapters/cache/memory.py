@@ -37,14 +37,17 @@ class InProcessPostsCache(PostsCache):
         self._counter = itertools.count(1)
 
     async def lookup(self, user_id: int, view: str) -> CacheLookup:
+        return self._current(user_id, view, self._versions.get(user_id, "0"))
+
+    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
         version = self._versions.get(user_id, "0")
+        return [self._current(user_id, view, version) for view in views]
+
+    def _current(self, user_id: int, view: str, version: str) -> CacheLookup:
         entry = self._entries.get((user_id, view))
         if entry is not None and entry[0] == version:
             return CacheHit(entry[1], version)
         return CacheMiss(version)
-
-    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
-        return [await self.lookup(user_id, view) for view in views]
 
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         if self._versions.get(user_id, "0") != version or len(payload) > self._max_entry_bytes:

@@ -214,11 +214,15 @@ class RedisPostsCache(PostsCache):
         the way for a cool-down."""
         if self.cooling_down:
             raise CacheUnavailable("cache cooling down after a failure")
-        try:
-            async with asyncio.timeout(self._queue_timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise CacheUnavailable("no connection to Redis came free in time") from None
+        if not self._slots.locked():
+            # A free slot is taken at once: no deadline to set up and cancel on the hot path.
+            await self._slots.acquire()
+        else:
+            try:
+                async with asyncio.timeout(self._queue_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise CacheUnavailable("no connection to Redis came free in time") from None
         try:
             # Redis may have failed someone else while this request queued.
             if self.cooling_down:
