@@ -265,6 +265,10 @@ class DownCache(InProcessPostsCache):
         self.attempts += 1
         return CacheOutage("down")
 
+    async def lookup_all(self, user_id: int, views: Sequence[str]) -> Sequence[CacheLookup]:
+        self.attempts += 1
+        return [CacheOutage("down")] * len(views)
+
     async def fill(self, user_id: int, view: str, version: str, payload: bytes) -> None:
         self.attempts += 1
         raise CacheUnavailable("down")
