@@ -300,7 +300,7 @@ class SqlPostRepository(_Repository, PostRepository):
                 raise PostQuotaExceeded
             # The time is read once this add holds its place, so a later commit carries a later
             # time: SQLite's `now` was read after the writer locks were taken; MySQL's server clock
-            # is read by SYSDATE() (unlike NOW()) when each insert runs, after the row lock above was
+            # is read by SYSDATE() (unlike NOW()) when the insert runs, after the row lock above was
             # granted. The session's time zone is UTC (see the engine).
             created_at: Any = (
                 _naive_utc(now) if self._work.serializes_writes else func.sysdate(literal_column("6"))
