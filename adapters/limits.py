@@ -6,16 +6,19 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import RedisCluster
 
-from adapters.cache.redis import RedisClient
 from application.limits import Rate, RateLimiter, Rates, Room
+
+# redis-py is imported by the functions that use Redis, so that a process without Redis (the
+# embedded default) never loads it.
+if TYPE_CHECKING:
+    from adapters.cache.redis import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ def redis_storage(client: RedisClient, url: str, prefix: str, timeout_seconds: f
 
     For a Redis Cluster, `limits` opens a cluster client of its own with `timeout_seconds` (it takes
     no client); each counter is one key, so no operation spans slots."""
+    from redis.asyncio import RedisCluster
+
     if isinstance(client, RedisCluster):
         return RedisClusterStorage(
             f"async+{url}",
@@ -103,6 +108,8 @@ def redis_storage(client: RedisClient, url: str, prefix: str, timeout_seconds: f
 async def close_redis_storage(storage: RedisStorage) -> None:
     """`limits` has no close: the cluster client it opened for a Redis Cluster is closed here (over one
     Redis it uses the pool of a client that the caller closes)."""
+    from redis.asyncio import RedisCluster
+
     client = getattr(storage.bridge, "storage", None)
     if isinstance(storage, RedisClusterStorage) and isinstance(client, RedisCluster):
         await client.aclose()

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import argon2
 import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.memory import InProcessPostsCache
-from adapters.cache.redis import RedisClient, RedisPostsCache, create_client
 from adapters.limits import (
     FallbackRateLimiter,
     LimitsRateLimiter,
@@ -28,6 +28,9 @@ from application.limits import RateLimiter
 from application.ports import Clock, PostsCache
 from domain.ports import UnitOfWorkFactory
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.cache.redis import RedisClient
 
 MEMORY_URL = "memory://"
 # A Redis that does not answer within this is treated as down: get-posts goes to the database.
@@ -79,6 +82,10 @@ def bootstrap(settings: Settings, clock: Clock, argon2_parameters: argon2.Passwo
         )
         redis, cache_probe = None, _always_ready
     else:
+        # Imported only here: redis-py (and the OpenTelemetry API it pulls in) is ~8 MB of a process
+        # that the embedded default never needs.
+        from adapters.cache.redis import RedisPostsCache, create_client
+
         redis = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
         redis_cache = RedisPostsCache(
             redis,
@@ -131,6 +138,8 @@ def open_limiter(settings: Settings, closing: AsyncExitStack) -> RateLimiter:
     process), falling back to the process while Redis is down."""
     if settings.cache_url == MEMORY_URL:
         return in_process_limiter()
+    from adapters.cache.redis import create_client
+
     client = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
     closing.push_async_callback(client.aclose)
     storage = redis_storage(client, settings.cache_url, settings.cache_key_prefix, REDIS_TIMEOUT_SECONDS)

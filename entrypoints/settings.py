@@ -12,7 +12,7 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from adapters.cache.redis import ClusterUrl
+from adapters.cache.urls import ClusterUrl
 from application.limits import LoginLimits, Rate, Rates
 
 MIN_SECRET_BYTES = 32

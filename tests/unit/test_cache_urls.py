@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis, RedisCluster
 
-from adapters.cache.redis import ClusterUrl, create_client
+from adapters.cache.redis import create_client
+from adapters.cache.urls import ClusterUrl
 from entrypoints.settings import Settings
 
 

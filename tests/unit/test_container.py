@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from entrypoints.bootstrap import hashing_threads
@@ -31,3 +34,19 @@ def test_the_default_argon2id_parameters_are_owasps_minimum() -> None:
 def test_parameters_below_owasps_minimum_are_refused(weaker: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="argon2"):
         Settings(**weaker)  # type: ignore[arg-type]
+
+
+def test_the_embedded_default_never_loads_a_redis_client() -> None:
+    # A process of its own: the test session has loaded redis-py already.
+    script = (
+        "import sys\n"
+        "from entrypoints.container import Container\n"
+        "from entrypoints.http.app import create_app\n"
+        "from entrypoints.settings import Settings\n"
+        "settings = Settings(_env_file=None, database_url='memory://', cache_url='memory://')\n"
+        "create_app(Container(settings=settings))\n"
+        "print('redis' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    assert done.stdout.strip() == "False"
