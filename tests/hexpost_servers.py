@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import attrs
@@ -104,6 +104,32 @@ def running_server(directory: Path, environment: dict[str, str], *, migrate: boo
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def servers_sharing(
+    directory: Path, database_url: str, cache_url: str, cache_key_prefix: str, *settings: dict[str, str]
+) -> Iterator[list[str]]:
+    """A server per entry of `settings` (HEXPOST_* names), all on one database (already migrated) and
+    one cache; their base URLs."""
+    with ExitStack() as stack:
+        started = [
+            stack.enter_context(
+                running_server(
+                    directory,
+                    server_environment(
+                        directory,
+                        database_url=database_url,
+                        cache_url=cache_url,
+                        HEXPOST_CACHE_KEY_PREFIX=cache_key_prefix,
+                        **each,
+                    ),
+                    migrate=False,
+                )
+            )
+            for each in settings
+        ]
+        yield [server.url for server in started]
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], server: Server) -> None:

@@ -1,12 +1,24 @@
-"""Fixtures of the suites that run one HTTP test against every backend configuration."""
+"""Fixtures of the integration suites: every backend configuration for one HTTP test, and a Redis
+of a test's own that it may kill."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import migrate_to
+from tests.integration.faults import RedisProcess
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A `redis-server` of the test's own, killed afterwards."""
+    redis = RedisProcess()
+    redis.start()
+    yield redis
+    redis.kill()
 
 
 @pytest.fixture(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -28,14 +28,6 @@ DATABASE_DOWN_SECONDS = 3.0 + MARGIN_SECONDS
 REDIS_DOWN_SECONDS = 0.5 + MARGIN_SECONDS
 # Recovery has no promised time: a bound that only a hang breaks.
 RECOVERY_SECONDS = 10.0
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    redis = RedisProcess()
-    redis.start()
-    yield redis
-    redis.kill()
 
 
 @pytest.fixture

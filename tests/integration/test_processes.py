@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.hexpost_servers import running_server, server_environment
+from tests.hexpost_servers import servers_sharing
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis, pytest.mark.slow]
 
@@ -21,24 +20,10 @@ ROUNDS = 12
 @pytest.fixture
 def servers(mysql_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two `hexpost serve` processes, the first with HEXPOST_WORKERS=2; their base URLs."""
-    with ExitStack() as stack:
-        started = [
-            stack.enter_context(
-                running_server(
-                    tmp_path,
-                    server_environment(
-                        tmp_path,
-                        database_url=mysql_url,
-                        cache_url=redis_url,
-                        HEXPOST_CACHE_KEY_PREFIX=redis_prefix,
-                        HEXPOST_WORKERS=str(workers),
-                    ),
-                    migrate=False,
-                )
-            )
-            for workers in (2, 1)
-        ]
-        yield [server.url for server in started]
+    with servers_sharing(
+        tmp_path, mysql_url, redis_url, redis_prefix, {"HEXPOST_WORKERS": "2"}, {"HEXPOST_WORKERS": "1"}
+    ) as urls:
+        yield urls
 
 
 async def test_a_write_through_one_process_is_read_through_the_other_at_once(servers: list[str]) -> None:

@@ -4,7 +4,7 @@ and the next request never makes the ended session valid again. The database is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
 import httpx
@@ -18,14 +18,6 @@ pytestmark = [pytest.mark.mysql, pytest.mark.redis]
 
 API = "/api/v1"
 COOL_DOWN = 1.1  # seconds: past the cache's cool-down after a Redis failure
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    redis = RedisProcess()
-    redis.start()
-    yield redis
-    redis.kill()
 
 
 @pytest.fixture

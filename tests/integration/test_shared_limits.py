@@ -4,7 +4,6 @@ Redis killed, each process goes on enforcing them alone, with no 5xx."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 from entrypoints.container import Container, close
 from entrypoints.http.app import create_app
 from tests.e2e.helpers import LOGIN, PASSWORD, REGISTER, unique_email
-from tests.hexpost_servers import running_server, server_environment
+from tests.hexpost_servers import servers_sharing
 from tests.integration.faults import RedisProcess
 
 
@@ -27,24 +26,8 @@ def two_servers(mysql_url: str, redis_url: str, redis_prefix: str, tmp_path: Pat
         "HEXPOST_LOGIN_LIMITS": "account_address: 5/15 minutes; account: 50/hour; address: 100/hour",
         "HEXPOST_REGISTER_LIMITS": "4/hour",
     }
-    with ExitStack() as stack:
-        started = [
-            stack.enter_context(
-                running_server(
-                    tmp_path,
-                    server_environment(
-                        tmp_path,
-                        database_url=mysql_url,
-                        cache_url=redis_url,
-                        HEXPOST_CACHE_KEY_PREFIX=redis_prefix,
-                        **limits,
-                    ),
-                    migrate=False,
-                )
-            )
-            for _ in range(2)
-        ]
-        yield [server.url for server in started]
+    with servers_sharing(tmp_path, mysql_url, redis_url, redis_prefix, limits, limits) as urls:
+        yield urls
 
 
 @pytest.mark.mysql
@@ -73,22 +56,19 @@ async def test_two_processes_enforce_one_limit_through_redis(two_servers: list[s
 
 @pytest.fixture
 async def app_on_own_redis(
-    make_container: Callable[..., Container],
+    make_container: Callable[..., Container], own_redis: RedisProcess
 ) -> AsyncIterator[tuple[httpx.AsyncClient, RedisProcess]]:
-    redis = RedisProcess()
-    redis.start()
     container = make_container(
-        cache_url=redis.url,
+        cache_url=own_redis.url,
         login_limits="account_address: 3/15 minutes; account: off; address: off",
         register_limits="3/hour",
     )
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://hexpost.test") as client:
-            yield client, redis
+            yield client, own_redis
     finally:
         await close(container)
-        redis.kill()
 
 
 @pytest.mark.redis
