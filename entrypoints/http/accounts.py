@@ -86,7 +86,9 @@ class AccountsApi:
         self._use = use_cases
 
     async def _caller(self, request: Request) -> Caller:
-        return await caller(request, self._use.resolve_caller, bearer_token(request))
+        return await caller(
+            request.scope, self._use.resolve_caller, bearer_token(request.headers.get("authorization"))
+        )
 
     async def refresh(self, request: Request) -> Response:
         body = await json_body(request, RefreshRequest)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.types import Scope
 
 from application.callers import Caller, ResolveCaller
 from application.ports import CacheLookup
@@ -10,30 +10,30 @@ from domain.errors import NotAuthenticated
 from entrypoints.http.request_log import remember_user
 
 
-def bearer_token(request: Request) -> str:
-    """The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive."""
-    header = request.headers.get("authorization")
-    if not header:
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header's value; the scheme is
+    case-insensitive."""
+    if not authorization:
         raise NotAuthenticated("Not authenticated")
-    scheme, _, token = header.strip().partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Not authenticated")
     return token.strip()
 
 
-async def caller(request: Request, resolve: ResolveCaller, token: str) -> Caller:
+async def caller(scope: Scope, resolve: ResolveCaller, token: str) -> Caller:
     """Who `token` acts for (raises NotAuthenticated), who is then named in the request's log line.
     The compatibility API passes its `?token=` value, the canonical API its bearer token."""
     resolved = await resolve.execute(token)
-    remember_user(request, resolved.user_id)
+    remember_user(scope, resolved.user_id)
     return resolved
 
 
 async def caller_with_posts(
-    request: Request, resolve: ResolveCaller, token: str, view: str
+    scope: Scope, resolve: ResolveCaller, token: str, view: str
 ) -> tuple[Caller, CacheLookup]:
     """`caller`, with the cache's answer for `view` of the caller's posts, from the same round trip
     (the cached get-posts)."""
     resolved, posts = await resolve.with_posts(token, view)
-    remember_user(request, resolved.user_id)
+    remember_user(scope, resolved.user_id)
     return resolved, posts

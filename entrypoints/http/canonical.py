@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from application.posts import Page
 from application.sessions import SignedIn
@@ -105,7 +106,8 @@ class CanonicalApi(Api):
         self._cursors = cursors
 
     async def _caller(self, request: Request) -> int:
-        return (await caller(request, self._use.resolve_caller, bearer_token(request))).user_id
+        token = bearer_token(request.headers.get("authorization"))
+        return (await caller(request.scope, self._use.resolve_caller, token)).user_id
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, wire.RegisterRequest)
@@ -137,12 +139,9 @@ class CanonicalApi(Api):
 
     async def get_posts(self, request: Request) -> Response:
         if "limit" not in request.query_params and "after" not in request.query_params:
-            # The whole list (the hot path): its cache entry comes with the session check.
-            resolved, cached = await caller_with_posts(
-                request, self._use.resolve_caller, bearer_token(request), self._renderer.view
-            )
-            return posts_json(
-                await self._use.get_posts.execute(resolved.user_id, self._renderer, cached=cached), request
+            headers = request.headers
+            return await self.whole_list(
+                request.scope, headers.get("authorization"), headers.get("if-none-match")
             )
         user_id = await self._caller(request)
         page = requested_page(request, self._cursors, user_id)
@@ -150,7 +149,18 @@ class CanonicalApi(Api):
         link = None
         if page is not None and result.next_after is not None:
             link = next_link(request, self._cursors, user_id, page, result.next_after)
-        return posts_json(result, request, link)
+        return posts_json(result, request.headers.get("if-none-match"), link)
+
+    async def whole_list(
+        self, scope: Scope, authorization: str | None, if_none_match: str | None
+    ) -> Response:
+        """The caller's whole list (the hot path, see `Shortcut`): its cache entry comes with the
+        session check."""
+        token = bearer_token(authorization)
+        view = self._renderer.view
+        resolved, cached = await caller_with_posts(scope, self._use.resolve_caller, token, view)
+        posts = await self._use.get_posts.execute(resolved.user_id, self._renderer, cached=cached)
+        return posts_json(posts, if_none_match)
 
     async def delete_post(self, request: Request) -> Response:
         user_id = await self._caller(request)

@@ -112,7 +112,7 @@ class CompatApi(Api):
 
     async def _caller(self, request: Request) -> int:
         token = query_value(request, TOKEN_PARAMETER)
-        return (await caller(request, self._use.resolve_caller, token)).user_id
+        return (await caller(request.scope, self._use.resolve_caller, token)).user_id
 
     async def register(self, request: Request) -> Response:
         body = await json_body(request, wire.RegisterRequest)
@@ -148,10 +148,10 @@ class CompatApi(Api):
     async def get_posts(self, request: Request) -> Response:
         token = query_value(request, TOKEN_PARAMETER)
         resolved, cached = await caller_with_posts(
-            request, self._use.resolve_caller, token, self._renderer.view
+            request.scope, self._use.resolve_caller, token, self._renderer.view
         )
         result = await self._use.get_posts.execute(resolved.user_id, self._renderer, cached=cached)
-        return posts_json(result, request)
+        return posts_json(result, request.headers.get("if-none-match"))
 
     async def delete_post(self, request: Request) -> Response:
         """Success also when the caller has no such post (README-A); nothing is deleted then."""

@@ -9,14 +9,13 @@ Every answer has FastAPI's shape, `{"detail": "..."}` or, for validation errors,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ExceptionHandler
 
 from application.errors import CacheUnavailable
 from application.limits import RateLimited
@@ -36,6 +35,7 @@ from entrypoints.http.responses import JSON
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -130,13 +130,13 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSON({"detail": "Internal Server Error"}, 500)
 
 
-EDGE_HANDLERS: Mapping[Any, ExceptionHandler] = {
+EDGE_HANDLERS: Mapping[Any, Handler] = {
     RequestValidationError: validation_error,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,
 }
 # The whole app's: probes, docs, unknown paths, and what no API's table answers.
-APP_HANDLERS: Mapping[Any, ExceptionHandler] = {**EDGE_HANDLERS, Exception: server_error}
+APP_HANDLERS: Mapping[Any, Handler] = {**EDGE_HANDLERS, Exception: server_error}
 
 
 def worded(*, text_field: str, too_large: str, already_exists: str, bad_credentials: Answer) -> ErrorTable:
@@ -149,6 +149,15 @@ def worded(*, text_field: str, too_large: str, already_exists: str, bad_credenti
     }
 
 
-def exception_handlers_for(table: ErrorTable) -> dict[Any, ExceptionHandler]:
+def exception_handlers_for(table: ErrorTable) -> dict[Any, Handler]:
     """One API's handlers: its table over the shared answers and the edge's own."""
     return {**EDGE_HANDLERS, **SHARED_ANSWERS, **table}
+
+
+def handler_for(handlers: Mapping[Any, Handler], exc: Exception) -> Handler | None:
+    """The handler of the nearest class of `exc` that has one, as Starlette's exception layer
+    looks it up."""
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None

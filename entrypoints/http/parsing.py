@@ -10,12 +10,22 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
+from starlette.types import Scope
 
 from domain.ports import MAX_ID
 from entrypoints.http.errors import RequestValidationError, field_error
 from entrypoints.http.wire import JSON_MEDIA_TYPE
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of the request header `name` (in lower case), as Starlette's `Headers`
+    gives it, without making a Request."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def media_type(request: Request) -> str | None:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.logs import access_log, request_id_var, trace_id_var
@@ -32,9 +31,9 @@ _MAX_LOGGED_PATH = 1024
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def remember_user(request: Request, user_id: int) -> None:
+def remember_user(scope: Scope, user_id: int) -> None:
     """Names the authenticated user in the request's log line."""
-    request.state.user_id = user_id
+    scope.setdefault("state", {})[_USER_ID_STATE] = user_id
 
 
 def request_ids() -> Callable[[], str]:

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic_core import to_json
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from application.posts import RenderedPosts
@@ -19,27 +18,41 @@ class JSON(Response):
         return to_json(content)
 
 
-def posts_json(posts: RenderedPosts, request: Request, link: str | None = None) -> Response:
+class Prepared(Response):
+    """A response given its headers as they are sent, skipping Response's header building (the
+    cached list's answer, on the hot path)."""
+
+    def __init__(self, status_code: int, raw_headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
+        self.status_code = status_code
+        self.raw_headers = raw_headers
+        self.body = body
+        self.background = None
+
+
+_JSON_TYPE = (b"content-type", JSON.media_type.encode())
+_PRIVATE = (b"cache-control", b"private, no-cache")
+_FROM_CACHE = {True: (b"x-cache", b"hit"), False: (b"x-cache", b"miss")}
+
+
+def posts_json(posts: RenderedPosts, if_none_match: str | None, link: str | None = None) -> Response:
     """A rendered list of posts, saying whether it came from the cache; a 304 without a body when
     the request's If-None-Match names its tag. Clients may keep it, but must ask again before
     using it (`no-cache`), and shared caches must not keep it at all (`private`). A list too long
     to hold whole is sent as it is rendered, without a tag (it would be needed before it is known)."""
-    headers = {
-        "Cache-Control": "private, no-cache",
-        "X-Cache": "hit" if posts.from_cache else "miss",
-    }
+    headers = [_PRIVATE, _FROM_CACHE[posts.from_cache]]
     if link is not None:
-        headers["Link"] = link
+        headers.append((b"link", link.encode("latin-1")))
     if posts.tag is not None:
         etag = f'"{posts.tag}"'
-        headers["ETag"] = etag
-        if _matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=headers)
+        headers.append((b"etag", etag.encode("latin-1")))
+        if _matches(if_none_match, etag):
+            return Prepared(304, headers)
     if posts.rest is None:
-        return Response(posts.payload, media_type=JSON.media_type, headers=headers)
-    return StreamingResponse(
-        _streamed(posts.payload, posts.rest), media_type=JSON.media_type, headers=headers
-    )
+        headers += (_JSON_TYPE, (b"content-length", str(len(posts.payload)).encode("latin-1")))
+        return Prepared(200, headers, posts.payload)
+    response = StreamingResponse(_streamed(posts.payload, posts.rest), media_type=JSON.media_type)
+    response.raw_headers = [*headers, *response.raw_headers]
+    return response
 
 
 async def _streamed(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
