@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from pydantic_core import to_json
@@ -40,7 +41,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        announced = _content_length(scope)
+        announced, has_body = _body_headers(scope)
+        if not has_body:
+            # No body comes (RFC 9112 section 6.3): nothing to count.
+            await self.app(scope, receive, send)
+            return
         if announced is not None and announced > self.max_bytes:
             # The server throws away an announced body that arrives after the answer, so the
             # connection can stay open, unless the client is waiting for a `100 Continue` that
@@ -87,14 +92,19 @@ def _expects_continue(scope: Scope) -> bool:
     return any(name == b"expect" and value.lower() == b"100-continue" for name, value in scope["headers"])
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_headers(scope: Scope) -> tuple[int | None, bool]:
+    """The first Content-Length as announced (None: none, or not a number), and whether a body
+    comes at all (a Content-Length or a Transfer-Encoding)."""
+    length: int | None = None
+    has_body = False
     for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+        if name == b"content-length" and not has_body:
+            has_body = True
+            with contextlib.suppress(ValueError):
+                length = int(value)
+        elif name == b"transfer-encoding":
+            has_body = True
+    return length, has_body
 
 
 async def _send_413(send: Send, close: bool) -> None:

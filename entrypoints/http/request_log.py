@@ -102,8 +102,8 @@ class RequestLog:
             nonlocal status, completed
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k != _REQUEST_ID_HEADER_BYTES]
-                headers.append((_REQUEST_ID_HEADER_BYTES, rid.encode()))
+                # A copy: an answer's headers may be a constant (the busy answer's).
+                headers = [*message.get("headers", ()), (_REQUEST_ID_HEADER_BYTES, rid.encode())]
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 completed = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -172,6 +173,7 @@ async def test_json_format_is_one_parseable_object_per_line(
     await client.get("/api/v1/posts/get-posts", params={"token": QUERY_SECRET})
     await client.get("/api/v1/posts/get-posts", headers={"Authorization": f"Bearer {bearer}"})
 
+    await asyncio.sleep(0)  # request lines are written at the end of the loop's turn
     lines = [json.loads(line) for line in output.getvalue().splitlines()]
     access = [line for line in lines if line["logger"] == "hexpost.access"]
     # The successful probe is logged at DEBUG, below the configured INFO.
@@ -192,6 +194,7 @@ async def test_text_format_is_a_readable_line_per_request(
 ) -> None:
     output = log_output("text")
     answer = await client.get("/api/v1/posts/get-posts", params={"token": QUERY_SECRET})
+    await asyncio.sleep(0)  # request lines are written at the end of the loop's turn
     [line] = output.getvalue().splitlines()
     assert " INFO hexpost.access: GET /api/v1/posts/get-posts 401 " in line
     assert f"request_id={answer.headers['x-request-id']}" in line

@@ -3,6 +3,7 @@ configured formatter would."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -24,12 +25,12 @@ FIELDS = {
 
 
 @pytest.fixture
-def configured() -> Iterator[Callable[[str], io.StringIO]]:
+def configured() -> Iterator[Callable[..., io.StringIO]]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
 
-    def install(log_format: str) -> io.StringIO:
-        buffer = io.StringIO()
+    def install(log_format: str, buffer: io.StringIO | None = None) -> io.StringIO:
+        buffer = buffer or io.StringIO()
         configure_logging("INFO", log_format, stream=buffer)  # type: ignore[arg-type]
         return buffer
 
@@ -88,3 +89,41 @@ def test_without_hexposts_handler_the_line_is_an_ordinary_record(caplog: pytest.
     [record] = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     assert record.getMessage() == "GET /api/v1/posts/get-posts 200 1.2ms"
     assert {key: getattr(record, key) for key in FIELDS} == FIELDS
+
+
+class CountingBuffer(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_in_an_event_loop_the_lines_of_one_turn_are_written_together_at_its_end(
+    configured: Callable[..., io.StringIO],
+) -> None:
+    output = CountingBuffer()
+    configured("text", output)
+    for request_id in ("one", "two", "three"):
+        access_log.log(logging.INFO, "GET", "/api/v1/posts/get-posts", 200, 1.2, 7, request_id)
+    assert output.getvalue() == ""
+
+    await asyncio.sleep(0)
+
+    assert [line.rsplit("=", 1)[1] for line in output.getvalue().splitlines()] == ["one", "two", "three"]
+    assert output.writes == 1
+
+
+async def test_any_other_record_writes_the_waiting_lines_first(
+    configured: Callable[..., io.StringIO],
+) -> None:
+    output = configured("text")
+
+    access_log.log(logging.INFO, "GET", "/api/v1/posts/get-posts", 200, 1.2, 7, "first")
+    logging.getLogger("hexpost.test").warning("after")
+
+    first, after = output.getvalue().splitlines()
+    assert first.endswith("request_id=first")
+    assert after.endswith("WARNING hexpost.test: after")
