@@ -56,9 +56,12 @@ class JwtTokenService(TokenService):
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), self._ttl)
 
     def verify(self, token: str) -> TokenSubject:
-        known = self._verified.get(token)
-        if known is not None:
-            subject, expires_at = known
+        # Indexing, not `get`, which looks the token up twice.
+        try:
+            subject, expires_at = self._verified[token]
+        except KeyError:
+            pass
+        else:
             if self._wall_clock() < expires_at:
                 return subject
             del self._verified[token]

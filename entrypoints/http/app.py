@@ -20,7 +20,7 @@ from entrypoints.http import compat as compat_api
 from entrypoints.http.accounts import AccountsApi
 from entrypoints.http.admission import Admission
 from entrypoints.http.docs import with_docs
-from entrypoints.http.errors import APP_HANDLERS, ErrorTable, exception_handlers_for
+from entrypoints.http.errors import EDGE_HANDLERS, ErrorTable, exception_handlers_for, server_error
 from entrypoints.http.health import LIVENESS_PATH, Health
 from entrypoints.http.limits import BodyLimit
 from entrypoints.http.metrics import METRICS_PATH, HttpMetrics, metrics_route
@@ -128,7 +128,8 @@ def create_app(container: Container) -> Starlette:
     return LoggedStarlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers=APP_HANDLERS,
+        exception_handlers=EDGE_HANDLERS,
+        server_error=server_error,
         lifespan=lifespan,
         tracing=None if tracing is None else lambda app: tracing.middleware(app, templates),
         trace_id=None if tracing is None else tracing.trace_id,

@@ -130,13 +130,13 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return JSON({"detail": "Internal Server Error"}, 500)
 
 
+# Everywhere, the app's own included (probes, docs, unknown paths); what no table answers is
+# `server_error`'s.
 EDGE_HANDLERS: Mapping[Any, Handler] = {
     RequestValidationError: validation_error,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,
 }
-# The whole app's: probes, docs, unknown paths, and what no API's table answers.
-APP_HANDLERS: Mapping[Any, Handler] = {**EDGE_HANDLERS, Exception: server_error}
 
 
 def worded(*, text_field: str, too_large: str, already_exists: str, bad_credentials: Answer) -> ErrorTable:

@@ -16,8 +16,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http.errors import Handler
 from entrypoints.logs import access_log, request_id_var, trace_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -73,15 +77,21 @@ class RequestObserver(Protocol):
 
 class RequestLog:
     """Outermost ASGI middleware: it must see every response, the 500 and the body cap's 413
-    included. It never reads or buffers bodies."""
+    included. It never reads or buffers bodies.
+
+    It also answers what nothing inside answered, with `server_error` (in Starlette's
+    `ServerErrorMiddleware`'s place: one layer less on every request). Once an answer has begun,
+    an error can only be the server's to report, by closing the connection."""
 
     def __init__(
         self,
         app: ASGIApp,
+        server_error: Handler,
         trace_id: Callable[[], str | None] | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
         self.app = app
+        self._server_error = server_error
         self._new_id = request_ids()
         # Set only when tracing is on: the request's lines then name its trace.
         self._trace_id = trace_id
@@ -95,18 +105,15 @@ class RequestLog:
         rid = request_id(scope, self._new_id)
         state: dict[str, Any] = scope.setdefault("state", {})
         status: int | None = None
-        completed = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, completed
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 # A copy: an answer's headers may be a constant (the busy answer's).
                 headers = [*message.get("headers", ()), (_REQUEST_ID_HEADER_BYTES, rid.encode())]
                 message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                completed = True
             await send(message)
 
         token = request_id_var.set(rid)
@@ -117,12 +124,13 @@ class RequestLog:
             observer.started()
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            if not (completed and status == 500):
-                status = status or 500
+        except Exception as exc:
+            if status is not None:
                 raise
-            # Starlette re-raises an error after its handler has answered 500 and logged the
-            # traceback: the client has its answer, and the server need not log it twice.
+            # The handler logs the traceback: the client has its answer, and the server need not
+            # log it again.
+            response = await self._server_error(Request(scope, receive), exc)
+            await response(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
             self._log(scope, status, seconds, state.get(_USER_ID_STATE), rid, trace_id)
@@ -150,8 +158,9 @@ class RequestLog:
 
 
 class LoggedStarlette(Starlette):
-    """Starlette with `RequestLog` outside its whole middleware stack, server-error handler
-    included, so that even a 500 carries the request id and is logged with its status.
+    """Starlette with `RequestLog` outside its whole middleware stack, answering what nothing else
+    did with `server_error`, so that even a 500 carries the request id and is logged with its
+    status.
 
     `tracing`, when set, wraps even the log (so that the request's span is current when its lines
     are written), and `trace_id` names that span's trace in them; `observer` is told of every
@@ -160,16 +169,23 @@ class LoggedStarlette(Starlette):
     def __init__(
         self,
         *args: Any,
+        server_error: Handler,
         tracing: Callable[[ASGIApp], ASGIApp] | None = None,
         trace_id: Callable[[], str | None] | None = None,
         observer: RequestObserver | None = None,
         **kwargs: Any,
     ) -> None:
+        self._server_error = server_error
         self._tracing = tracing
         self._trace_id = trace_id
         self._observer = observer
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        logged = RequestLog(super().build_middleware_stack(), self._trace_id, self._observer)
+        # Starlette's own stack, but for its ServerErrorMiddleware, whose place RequestLog takes.
+        inner = [*self.user_middleware, Middleware(ExceptionMiddleware, handlers=self.exception_handlers)]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(inner):
+            app = cls(app, *args, **kwargs)
+        logged = RequestLog(app, self._server_error, self._trace_id, self._observer)
         return logged if self._tracing is None else self._tracing(logged)

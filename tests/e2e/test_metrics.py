@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route
 
 from adapters.prometheus import Metrics
 from entrypoints.container import Container
+from entrypoints.http.errors import server_error
 from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.request_log import LoggedStarlette
 from entrypoints.http.route_templates import UNMATCHED, route_templates
@@ -125,7 +126,9 @@ async def test_a_429_counts_as_rate_limited_and_on_a_login_route_as_throttled() 
         Mount("/elsewhere", routes=[Route("/add", refuse, methods=["POST"])]),
     ]
     metrics = Metrics()
-    app = LoggedStarlette(routes=routes, observer=HttpMetrics(metrics, route_templates(routes)))
+    app = LoggedStarlette(
+        routes=routes, server_error=server_error, observer=HttpMetrics(metrics, route_templates(routes))
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         await http.post("/api/v1/users/login")
         await http.post("/api/v1/users/login")
@@ -143,7 +146,9 @@ async def test_an_unhandled_error_is_counted_as_the_500_it_becomes() -> None:
 
     routes = [Route("/fails/{thing}", fail)]
     metrics = Metrics()
-    app = LoggedStarlette(routes=routes, observer=HttpMetrics(metrics, route_templates(routes)))
+    app = LoggedStarlette(
+        routes=routes, server_error=server_error, observer=HttpMetrics(metrics, route_templates(routes))
+    )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         assert (await http.get("/fails/1")).status_code == 500
