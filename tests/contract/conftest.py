@@ -92,10 +92,12 @@ def cache(make_cache: Callable[[], PostsCache]) -> PostsCache:
 @attrs.frozen
 class CacheBackend:
     """`make` builds caches that share their state the way the backend shares it between processes;
-    `outage` makes the backend unreachable for them while it lasts (a no-op where nothing can fail)."""
+    `outage` makes the backend unreachable for them while it lasts (a no-op where nothing can fail,
+    and then `can_fail` is False)."""
 
     make: Callable[[], PostsCache]
     outage: Callable[[], AbstractAsyncContextManager[None]]
+    can_fail: bool = True
 
 
 @asynccontextmanager
@@ -109,7 +111,7 @@ async def cache_backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBa
     cluster runs the same adapter; its nodes announce their own addresses, which no proxy hides.)"""
     if request.param == "in-process":
         shared = InProcessPostsCache(CACHE_TTL_SECONDS)
-        yield CacheBackend(lambda: shared, _nothing_fails)
+        yield CacheBackend(lambda: shared, _nothing_fails, can_fail=False)
         return
     redis_url = make_url(request.getfixturevalue("redis_url"))
     prefix: str = request.getfixturevalue("redis_prefix")

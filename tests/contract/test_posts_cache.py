@@ -111,3 +111,33 @@ async def test_a_failed_invalidation_is_sent_before_the_cache_serves_that_user_a
         await asyncio.sleep(0.05)
     assert isinstance(found, CacheMiss)
     await miss(other)
+
+
+async def test_lookups_asked_for_together_each_get_their_own_users_answer(cache: PostsCache) -> None:
+    """Redis sends the lookups of one turn of the event loop together: each still gets its own."""
+    users = range(1, 151)
+    for user_id in users:
+        if user_id % 3:
+            await cache.fill(user_id, "v1", (await miss(cache, user_id)).version, f"list {user_id}".encode())
+
+    found = await asyncio.gather(*(cache.lookup_all(user_id, ("v1", "v2")) for user_id in users))
+
+    for user_id, (listed, other) in zip(users, found, strict=True):
+        assert isinstance(other, CacheMiss)
+        if user_id % 3:
+            assert isinstance(listed, CacheHit)
+            assert listed.payload == f"list {user_id}".encode()
+        else:
+            assert isinstance(listed, CacheMiss)
+
+
+async def test_lookups_asked_for_together_during_an_outage_each_find_it(cache_backend: CacheBackend) -> None:
+    cache = cache_backend.make()
+    await miss(cache)
+
+    async with cache_backend.outage():
+        lookups = asyncio.gather(*(cache.lookup(user_id, "v1") for user_id in range(80)))
+        found = await asyncio.wait_for(lookups, 5)
+
+    expected = CacheOutage if cache_backend.can_fail else CacheMiss
+    assert [type(each) for each in found] == [expected] * 80
