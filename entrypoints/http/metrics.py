@@ -35,11 +35,10 @@ LOGIN_OUTCOMES: Mapping[str, Mapping[int, str]] = {
 class _Observation:
     """The children of one (route, method, status): counted without a label lookup."""
 
-    __slots__ = ("duration", "extra", "requests")
+    __slots__ = ("answered", "extra")
 
     def __init__(self, metrics: Metrics, route: str, method: str, status: int) -> None:
-        self.requests = metrics.requests.labels(route, method, str(status))
-        self.duration = metrics.duration.labels(route, method)
+        self.answered = metrics.answers(route, method, status)
         extra = []
         if status == TOO_MANY_REQUESTS:
             extra.append(metrics.rate_limited.labels(route))
@@ -75,8 +74,7 @@ class HttpMetrics:
         observation = self._observations.get(key)
         if observation is None:
             observation = self._observations[key] = _Observation(self._metrics, *key)
-        observation.requests.inc()
-        observation.duration.observe(seconds)
+        observation.answered(seconds)
         for child in observation.extra:
             child.inc()
 
