@@ -18,7 +18,7 @@ import bisect
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -79,11 +79,12 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
-        self.cache_lookups = Counter(
-            "hexpost_cache_lookups_total",
-            "Lookups of cached post lists: hit, miss, or error (the cache unavailable).",
-            ["result"],
-            registry=self.registry,
+        lookups_help = "Lookups of cached post lists: hit, miss, or error (the cache unavailable)."
+        # Counted on every cached get-posts: as plain numbers in one process (see AnswerCounts).
+        self.cache_lookups: CounterFamily = (
+            Counter("hexpost_cache_lookups_total", lookups_help, ["result"], registry=self.registry)
+            if multiprocess
+            else LocalCounter("hexpost_cache_lookups_total", lookups_help, ["result"], registry=self.registry)
         )
         self.cache_errors = Counter(
             "hexpost_cache_errors_total",
@@ -206,6 +207,50 @@ class AnswerCounts(Collector):
             cumulative = list(zip(bounds, itertools.accumulate(durations.counts), strict=True))
             duration.add_metric([route, method], cumulative, durations.total)
         yield duration
+
+
+class CountChild(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class CounterFamily(Protocol):
+    def labels(self, *values: str) -> CountChild: ...
+
+
+class _Count:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class LocalCounter(Collector):
+    """A counter family of one process, as plain numbers read when scraped, counted through
+    prometheus-client's `labels(...).inc()` (see AnswerCounts for why)."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        self._name = name.removesuffix("_total")
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._children: dict[tuple[str, ...], _Count] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _Count:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = _Count()
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        for values, child in list(self._children.items()):
+            family.add_metric(list(values), child.value)
+        yield family
 
 
 class RequestsInFlight(Collector):

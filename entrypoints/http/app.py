@@ -9,9 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
-from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.container import Container, close
@@ -24,7 +22,6 @@ from entrypoints.http.errors import EDGE_HANDLERS, ErrorTable, exception_handler
 from entrypoints.http.health import LIVENESS_PATH, Health
 from entrypoints.http.limits import BodyLimit
 from entrypoints.http.metrics import METRICS_PATH, HttpMetrics, metrics_route
-from entrypoints.http.parsing import header
 from entrypoints.http.request_log import REQUEST_ID_HEADER, LoggedStarlette
 from entrypoints.http.route_templates import route_templates
 from entrypoints.http.shortcut import Shortcut
@@ -107,17 +104,12 @@ def create_app(container: Container) -> Starlette:
     routes = hot_first(routes, api, hot_path)
     [get_posts] = [route for route in api.routes if getattr(route, "path", None) == hot_path]
 
-    async def whole_list(scope: Scope) -> Response:
-        return await canonical.whole_list(
-            scope, header(scope, b"authorization"), header(scope, b"if-none-match")
-        )
-
     # Innermost: inside the body cap and admission, as the route it stands for.
     middleware.append(
         Middleware(
             Shortcut,
             path=api.path + hot_path,
-            endpoint=whole_list,
+            endpoint=canonical.whole_list,
             route=get_posts,
             handlers=canonical_handlers,
         )

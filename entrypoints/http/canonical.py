@@ -26,7 +26,7 @@ from entrypoints.http import openapi, wire
 from entrypoints.http.auth import bearer_token, caller, caller_with_posts
 from entrypoints.http.errors import BEARER_CHALLENGE, Answer, ErrorTable, field_error, worded
 from entrypoints.http.pages import CURSOR_LENGTH, PageCursors, next_link, requested_page
-from entrypoints.http.parsing import client_address, form_fields, json_body, media_type, resource_id
+from entrypoints.http.parsing import client_address, form_fields, header, json_body, media_type, resource_id
 from entrypoints.http.responses import JSON, posts_json
 from entrypoints.http.use_cases import Api, UseCases
 
@@ -139,10 +139,7 @@ class CanonicalApi(Api):
 
     async def get_posts(self, request: Request) -> Response:
         if "limit" not in request.query_params and "after" not in request.query_params:
-            headers = request.headers
-            return await self.whole_list(
-                request.scope, headers.get("authorization"), headers.get("if-none-match")
-            )
+            return await self.whole_list(request.scope)
         user_id = await self._caller(request)
         page = requested_page(request, self._cursors, user_id)
         result = await self._use.get_posts.execute(user_id, self._renderer, page)
@@ -151,16 +148,14 @@ class CanonicalApi(Api):
             link = next_link(request, self._cursors, user_id, page, result.next_after)
         return posts_json(result, request.headers.get("if-none-match"), link)
 
-    async def whole_list(
-        self, scope: Scope, authorization: str | None, if_none_match: str | None
-    ) -> Response:
+    async def whole_list(self, scope: Scope) -> Response:
         """The caller's whole list (the hot path, see `Shortcut`): its cache entry comes with the
         session check."""
-        token = bearer_token(authorization)
+        token = bearer_token(header(scope, b"authorization"))
         view = self._renderer.view
         resolved, cached = await caller_with_posts(scope, self._use.resolve_caller, token, view)
         posts = await self._use.get_posts.execute(resolved.user_id, self._renderer, cached=cached)
-        return posts_json(posts, if_none_match)
+        return posts_json(posts, header(scope, b"if-none-match"))
 
     async def delete_post(self, request: Request) -> Response:
         user_id = await self._caller(request)

@@ -1,5 +1,5 @@
-"""In one process the HTTP answers are counted as plain numbers (`AnswerCounts`); a scrape must read
-exactly what prometheus-client's own counter and histogram would show for the same answers."""
+"""In one process the hot path counts in plain numbers (`AnswerCounts`, `LocalCounter`); a scrape must
+read exactly what prometheus-client's own counter and histogram would show for the same counts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from adapters.prometheus import (
     DURATION_NAME,
     REQUESTS_HELP,
     REQUESTS_NAME,
+    LocalCounter,
     Metrics,
 )
 
@@ -61,3 +62,15 @@ def test_the_same_answer_is_counted_by_one_recorder() -> None:
     assert 'http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in http_lines(
         metrics.exposition()
     )
+
+
+def test_a_local_counter_reads_as_prometheus_clients_counter() -> None:
+    ours, reference = CollectorRegistry(), CollectorRegistry()
+    local = LocalCounter("http_things_total", "Things.", ["result"], registry=ours)
+    counter = Counter("http_things_total", "Things.", ["result"], registry=reference)
+
+    for result, amount in [("hit", 1), ("miss", 1), ("hit", 2.5), ("error", 0)]:
+        local.labels(result).inc(amount)
+        counter.labels(result).inc(amount)
+
+    assert http_lines(generate_latest(ours)) == http_lines(generate_latest(reference))
