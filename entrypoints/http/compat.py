@@ -7,7 +7,7 @@ never logged or echoed: nothing here logs, and the error answers never carry req
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -90,7 +90,7 @@ class CompatPostsRenderer:
     # Names the bytes `render` produces in the cache: change it whenever they change.
     view = "compat.1"
 
-    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> Iterator[bytes]:
         # PostRead's fields, as plain dicts: a page may hold hundreds of posts.
         return wire.json_array_piece(
             [

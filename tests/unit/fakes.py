@@ -6,7 +6,7 @@ They wrap the in-memory adapters where they can, so the behaviour under test sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -299,6 +299,6 @@ class TextsRenderer(PostsRenderer):
     def __init__(self, view: str = "texts") -> None:
         self.view = view
 
-    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> bytes:
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> Iterator[bytes]:
         texts = to_json([post.text.value for post in posts])[1:-1]
-        return (b"[" if first else b"," if texts else b"") + texts + (b"]" if last else b"")
+        yield (b"[" if first else b"," if texts else b"") + texts + (b"]" if last else b"")

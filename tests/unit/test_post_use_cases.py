@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Self
 
@@ -21,8 +23,8 @@ from domain.errors import (
     StorageUnavailable,
 )
 from domain.ports import UnitOfWorkFactory
-from domain.posts import PostQuota
-from domain.users import Email, NewUser
+from domain.posts import Post, PostQuota
+from domain.users import Email, NewUser, User
 from tests.unit.fakes import (
     CountingStorage,
     CountingUnitOfWork,
@@ -478,3 +480,46 @@ async def test_when_the_store_fails_the_adds_queued_behind_the_group_are_told_at
     outcomes = await asyncio.gather(first, *behind, return_exceptions=True)
     assert [type(outcome) for outcome in outcomes] == [StorageUnavailable] * 4
     assert len(opens) == 1
+
+
+class SlicingRenderer(TextsRenderer):
+    """Each post's text in three slices, noting in `events` when each is made."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__("sliced")
+        self.events = events
+
+    def render(self, owner: User, posts: Sequence[Post], *, first: bool, last: bool) -> Iterator[bytes]:
+        yield b"[" if first else b","
+        for number, post in enumerate(posts):
+            text = post.text.value
+            yield (b"," if number else b"") + b'"'
+            for start in range(0, len(text), len(text) // 3 + 1):
+                self.events.append("slice")
+                yield text[start : start + len(text) // 3 + 1].encode()
+            yield b'"'
+        yield b"]" if last else b""
+
+
+async def test_between_the_slices_of_a_long_post_the_event_loop_serves_others(world: World) -> None:
+    owner = await world.user()
+    for number in range(3):
+        await world.add.execute(owner, f"{number}" + "x" * 20_000)
+    events: list[str] = []
+    get = GetPosts(world.storage, world.cache, stream_after_bytes=1_000)
+
+    async def others() -> None:
+        while True:
+            events.append("other")
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(others())
+    try:
+        body, _ = await read_whole(await get.execute(owner, SlicingRenderer(events)))
+    finally:
+        other.cancel()
+
+    assert json.loads(body) == [f"{number}" + "x" * 20_000 for number in range(3)]
+    made = [index for index, event in enumerate(events) if event == "slice"]
+    assert len(made) == 9
+    assert all("other" in events[before:after] for before, after in itertools.pairwise(made))
