@@ -501,7 +501,9 @@ class SlicingRenderer(TextsRenderer):
         yield b"]" if last else b""
 
 
-async def test_between_the_slices_of_a_long_post_the_event_loop_serves_others(world: World) -> None:
+async def test_between_the_slices_of_a_long_post_others_are_served_and_the_slices_go_out_joined(
+    world: World,
+) -> None:
     owner = await world.user()
     for number in range(3):
         await world.add.execute(owner, f"{number}" + "x" * 20_000)
@@ -515,11 +517,14 @@ async def test_between_the_slices_of_a_long_post_the_event_loop_serves_others(wo
 
     other = asyncio.ensure_future(others())
     try:
-        body, _ = await read_whole(await get.execute(owner, SlicingRenderer(events)))
+        body, pieces = await read_whole(await get.execute(owner, SlicingRenderer(events)))
     finally:
         other.cancel()
 
     assert json.loads(body) == [f"{number}" + "x" * 20_000 for number in range(3)]
+    # Handed out joined, a piece per page (the first page holds one post, the next the other two),
+    # where the slices were 7 or more per page.
+    assert pieces == 2
     made = [index for index, event in enumerate(events) if event == "slice"]
     assert len(made) == 9
     assert all("other" in events[before:after] for before, after in itertools.pairwise(made))
