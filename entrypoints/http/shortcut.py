@@ -18,7 +18,7 @@ Endpoint = Callable[[Scope], Awaitable[Response]]
 class Shortcut:
     """Innermost middleware: a GET of `path` without a query string goes straight to `endpoint`,
     past the router, the API's mount and the three exception layers that each wrap every `send`
-    on the way (1.5x the cached get-posts per core, `python -m bench.ab`). Everything else about
+    on the way (1.4x the cached get-posts, `python -m bench.ab`). Everything else about
     the request is as if it had been routed: it is answered inside the body cap and admission, the
     route it would have matched is named in the scope (the metrics and the trace label it with the
     template), and its errors are answered by `handlers`, those of that route's mount. A query
