@@ -1,4 +1,5 @@
-"""`python -m bench.profile [--mysql-redis]`: py-spy on a pinned hexpost serving cached get-posts.
+"""`python -m bench.profile [--mysql-redis] [--add-post]`: py-spy on a pinned hexpost serving cached
+get-posts (or add-post by one account, 64 connections).
 
 Writes the collapsed stacks and a flame graph under var/bench/ and prints where the server's time
 went: the share of samples under each of the functions that matter on the hot path, and the
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from bench import wrk
 from bench.processes import BIN, settle
-from bench.run import Bench, Options, add_posts, get_posts, register
+from bench.run import Bench, Options, add_post, add_posts, get_posts, register
 
 # Inclusive shares worth watching, matched against frames as py-spy names them ("function (file)").
 WATCHED = (
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument(
         "--mysql-redis", action="store_true", help="MySQL + Redis instead of the embedded default"
     )
+    parser.add_argument("--add-post", action="store_true", help="add-post instead of cached get-posts")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--out", type=Path, default=Path("var/bench"))
@@ -78,16 +80,18 @@ def main() -> None:
         database_url, cache_url = None, "memory://"
     prefix = f"hexpost-bench-{secrets.token_hex(4)}:"
     args.out.mkdir(parents=True, exist_ok=True)
-    collapsed = args.out / f"profile-{config}.txt"
+    scenario = "add-post" if args.add_post else "get-posts"
+    collapsed = args.out / f"profile-{config}-{scenario}.txt"
     try:
         with bench.hexpost(
             config, database_url, cache_url, HEXPOST_CACHE_KEY_PREFIX=prefix, HEXPOST_LOG_LEVEL=args.log_level
         ) as server:
-            reader = register(server.url, "reader")
-            add_posts(server.url, reader, 10, 200)
-            wrk.run(server.url, get_posts(reader), 64, 2, bench.cores.load)
+            account = register(server.url, "reader")
+            add_posts(server.url, account, 10, 200)
+            load = add_post(account) if args.add_post else get_posts(account)
+            wrk.run(server.url, load, 64, 2, bench.cores.load)
             settle(server.process.pid)
-            running = wrk.start(server.url, get_posts(reader), 64, args.seconds + 2, bench.cores.load)
+            running = wrk.start(server.url, load, 64, args.seconds + 2, bench.cores.load)
             subprocess.run(
                 [
                     "taskset",
@@ -113,7 +117,8 @@ def main() -> None:
             result = running.result()
     finally:
         bench.cleanup(database_url, prefix)
-    print(f"{config}: {result.per_second:,.0f} req/s during the profile (py-spy takes some of it)")
+    during = f"{result.per_second:,.0f} req/s during the profile (py-spy takes some of it)"
+    print(f"{config}, {scenario}: {during}")
     print(summary(collapsed))
     print(f"collapsed stacks: {collapsed}", file=sys.stderr)
 

@@ -47,7 +47,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str | URL, options: EngineOptions) -> AsyncEngine:
-    parsed = make_url(url)
+    engine = _create_engine(make_url(url), options)
+    # Parameter sets of an INSERT without RETURNING go as one multi-row statement too (pages of 1,000
+    # rows; 333 on SQLite, with its 999 parameters), not through the driver's executemany, which
+    # asyncmy splits into one round trip per row once a value is SQL (SYSDATE) and SQLite does not
+    # give a last row id for. A group of adds (at most 64 posts) is one statement, whose last row
+    # id SqlPostRepository reads.
+    engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
+
+
+def _create_engine(parsed: URL, options: EngineOptions) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
             parsed,

@@ -217,9 +217,11 @@ class _Repository:
     def __init__(self, work: SqlUnitOfWork) -> None:
         self._work = work
 
-    async def _execute(self, statement: Executable) -> CursorResult[Any]:
+    async def _execute(
+        self, statement: Executable, parameters: Sequence[dict[str, Any]] | None = None
+    ) -> CursorResult[Any]:
         """Call inside the unit of work's `guard()`."""
-        return await (await self._work.connection()).execute(statement)
+        return await (await self._work.connection()).execute(statement, parameters)
 
 
 class SqlUserRepository(_Repository, UserRepository):
@@ -305,12 +307,13 @@ class SqlPostRepository(_Repository, PostRepository):
             created_at: Any = (
                 _naive_utc(now) if self._work.serializes_writes else func.sysdate(literal_column("6"))
             )
-            rows = [
-                {"user_id": owner_id, "text": post.text.value, "created_at": created_at} for post in new_posts
-            ]
+            rows = [{"user_id": owner_id, "text": post.text.value} for post in new_posts]
             try:
-                # One statement for the group: one round trip, however many posts.
-                result = await self._execute(insert(posts).values(rows))
+                # The rows as parameter sets of one single-row statement: SQLAlchemy's compiled
+                # form of it is cached, and "insertmanyvalues" sends them as one multi-row INSERT
+                # (see the engine), one round trip. (A statement with the rows in its VALUES is
+                # compiled anew each time: a tenth of the server's time under a burst of adds.)
+                result = await self._execute(insert(posts).values(created_at=created_at), rows)
             except IntegrityError:
                 # fk_posts_user_id_users: a validly signed token for a user who no longer exists.
                 raise NotAuthenticated from None
