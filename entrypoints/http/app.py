@@ -100,20 +100,9 @@ def create_app(container: Container) -> Starlette:
             Mount("/posts", routes=compat.posts_routes(), middleware=compat_errors),
         ]
     )
-    hot_path = canonical_api.GET_POSTS_PATH
-    routes = hot_first(routes, api, hot_path)
-    [get_posts] = [route for route in api.routes if getattr(route, "path", None) == hot_path]
-
-    # Innermost: inside the body cap and admission, as the route it stands for.
-    middleware.append(
-        Middleware(
-            Shortcut,
-            path=api.path + hot_path,
-            endpoint=canonical.whole_list,
-            route=get_posts,
-            handlers=canonical_handlers,
-        )
-    )
+    routes = hot_first(routes, api, canonical_api.GET_POSTS_PATH)
+    # Innermost: inside the body cap and admission, as the routes they stand for.
+    middleware.append(Middleware(Shortcut, direct=canonical.direct(api), handlers=canonical_handlers))
     templates = route_templates(routes)
 
     # The request log sits outside everything else but the trace (see LoggedStarlette).

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
-from starlette.types import Scope
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope
 
 from application.posts import Page
 from application.sessions import SignedIn
@@ -28,6 +28,7 @@ from entrypoints.http.errors import BEARER_CHALLENGE, Answer, ErrorTable, field_
 from entrypoints.http.pages import CURSOR_LENGTH, PageCursors, next_link, requested_page
 from entrypoints.http.parsing import client_address, form_fields, header, json_body, media_type, resource_id
 from entrypoints.http.responses import JSON, posts_json
+from entrypoints.http.shortcut import Direct
 from entrypoints.http.use_cases import Api, UseCases
 
 
@@ -148,7 +149,7 @@ class CanonicalApi(Api):
             link = next_link(request, self._cursors, user_id, page, result.next_after)
         return posts_json(result, request.headers.get("if-none-match"), link)
 
-    async def whole_list(self, scope: Scope) -> Response:
+    async def whole_list(self, scope: Scope, _receive: Receive | None = None) -> Response:
         """The caller's whole list (the hot path, see `Shortcut`): its cache entry comes with the
         session check."""
         token = bearer_token(header(scope, b"authorization"))
@@ -164,6 +165,19 @@ class CanonicalApi(Api):
             raise PostNotFound
         return Response(status_code=204)
 
+    def direct(self, mount: Mount) -> list[Direct]:
+        """What most requests are, taken past the router (see `Shortcut`): the whole list, and
+        add-post. `mount`: where `routes` are mounted."""
+        routes = {route.path: route for route in mount.routes if isinstance(route, Route)}
+
+        async def add_post(scope: Scope, receive: Receive) -> Response:
+            return await self.add_post(Request(scope, receive))
+
+        return [
+            Direct("GET", mount.path + GET_POSTS_PATH, self.whole_list, routes[GET_POSTS_PATH]),
+            Direct("POST", mount.path + ADD_POST_PATH, add_post, routes[ADD_POST_PATH]),
+        ]
+
     def routes(self) -> list[BaseRoute]:
         created = openapi.Reply("Created.", PostCreatedResponse)
         add_post = openapi.add_post_operation("add_post", TAGS, AddPostRequest, created, CALLER, self._limits)
@@ -173,7 +187,7 @@ class CanonicalApi(Api):
         return [
             openapi.DocumentedRoute("/users/register", self.register, "POST", REGISTER),
             openapi.DocumentedRoute("/users/login", self.login, "POST", LOGIN),
-            openapi.DocumentedRoute("/posts/add-post", self.add_post, "POST", add_post),
+            openapi.DocumentedRoute(ADD_POST_PATH, self.add_post, "POST", add_post),
             openapi.DocumentedRoute(GET_POSTS_PATH, self.get_posts, "GET", get_posts),
             openapi.DocumentedRoute("/posts/delete-post/{post_id}", self.delete_post, "DELETE", DELETE_POST),
         ]
@@ -181,6 +195,7 @@ class CanonicalApi(Api):
 
 TAGS = ("canonical API",)
 GET_POSTS_PATH = "/posts/get-posts"
+ADD_POST_PATH = "/posts/add-post"
 # The next refresh with the token just issued (a stateful fuzzer follows it).
 REFRESH_LINK = {
     "refresh": {"operationId": "refresh", "requestBody": {"refresh_token": "$response.body#/refresh_token"}}

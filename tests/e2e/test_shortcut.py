@@ -1,6 +1,7 @@
-"""The whole list (GET /api/v1/posts/get-posts without a query string) is answered by `Shortcut`,
-past Starlette's routing. It must answer exactly what the routed way answers (the same route with any
-other query string), be counted and logged as that route, and stay inside the body cap and admission.
+"""The whole list (GET /api/v1/posts/get-posts without a query string) and add-post (POST
+/api/v1/posts/add-post, the same) are answered by `Shortcut`, past Starlette's routing. Each must
+answer exactly what the routed way answers (the same route with any other query string), be counted
+and logged as that route, and stay inside the body cap and admission.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import pytest
 from dependency_injector import providers
 
 from entrypoints.container import Container
-from tests.e2e.helpers import GET_POSTS, Account, add_post, bearer, register
+from tests.e2e.helpers import ADD_POST, GET_POSTS, Account, add_post, bearer, register
 from tests.e2e.test_request_log import access_records
 from tests.http_client import in_process_client
 from tests.metrics_text import value
 from tests.unit.fakes import DownCache, DownUnitOfWork, GatedFillCache
 
 ROUTED = f"{GET_POSTS}?via=router"
+ROUTED_ADD = f"{ADD_POST}?via=router"
 # Headers that differ between any two answers.
 PER_ANSWER = {"x-request-id"}
 
@@ -199,3 +201,86 @@ async def test_it_takes_an_admission_slot_like_any_request(make_container: Calla
     assert shed.status_code == 503
     assert shed.headers["retry-after"] == "1"
     assert served.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("authorization", "body"),
+    [
+        (None, b'{"text": "hello"}'),
+        ("Bearer not-a-jwt", b'{"text": "hello"}'),
+        ("mine", b'{"text": ""}'),
+        ("mine", b'{"text": 5}'),
+        ("mine", b'{"txt": "hello"}'),
+        ("mine", b"not json"),
+        ("mine", b'"text"'),
+        ("mine", b""),
+        ("mine", '{"text": "%s"}' % ("x" * 2000)),
+    ],
+)
+async def test_an_add_refused_gets_the_same_answer(
+    make_container: Callable[..., Container], authorization: str | None, body: bytes | str
+) -> None:
+    async with in_process_client(make_container(post_limits="off", max_post_bytes=1000)) as http:
+        account = await register(http)
+        headers = {"Content-Type": "application/json"}
+        if authorization == "mine":
+            headers.update(account.auth)
+        elif authorization is not None:
+            headers["Authorization"] = authorization
+
+        shortcut = await http.post(ADD_POST, headers=headers, content=body)
+        routed = await http.post(ROUTED_ADD, headers=headers, content=body)
+        listed = (await http.get(GET_POSTS, headers=account.auth)).json()
+
+    assert shortcut.status_code in (401, 413, 422)
+    same_answer(shortcut, routed)
+    assert listed == []
+
+
+async def test_an_add_gets_the_same_answer_and_both_posts_are_kept(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+
+    shortcut = await http.post(ADD_POST, headers=account.auth, json={"text": "first"})
+    routed = await http.post(ROUTED_ADD, headers=account.auth, json={"text": "second"})
+
+    assert shortcut.status_code == 200
+    listed = (await http.get(GET_POSTS, headers=account.auth)).json()
+    assert [(post["id"], post["text"]) for post in listed] == [
+        (shortcut.json()["PostID"], "first"),
+        (routed.json()["PostID"], "second"),
+    ]
+    assert shortcut.json() == {**routed.json(), "PostID": shortcut.json()["PostID"]}
+    same_answer(
+        httpx.Response(shortcut.status_code, headers=shortcut.headers, content=b""),
+        httpx.Response(routed.status_code, headers=routed.headers, content=b""),
+    )
+
+
+async def test_an_add_with_the_store_down_gets_the_same_503(make_container: Callable[..., Container]) -> None:
+    container = make_container(post_limits="off")
+    container.uow.override(providers.Object(DownUnitOfWork))
+    container.posts_cache.override(providers.Object(DownCache()))
+    token = container.tokens().issue(1, "a-session").value
+    async with in_process_client(container) as http:
+        shortcut = await http.post(ADD_POST, headers=bearer(token), json={"text": "lost"})
+        routed = await http.post(ROUTED_ADD, headers=bearer(token), json={"text": "lost"})
+
+    assert shortcut.status_code == 503
+    same_answer(shortcut, routed)
+
+
+async def test_an_add_is_counted_and_logged_as_its_route_and_capped(
+    make_container: Callable[..., Container], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with in_process_client(make_container(post_limits="off", max_body_bytes=1024)) as http:
+        account = await register(http)
+        caplog.set_level(logging.INFO)
+
+        assert (await http.post(ADD_POST, headers=account.auth, json={"text": "kept"})).status_code == 200
+        too_long = await http.post(ADD_POST, headers=account.auth, json={"text": "x" * 2048})
+        text = (await http.get("/metrics")).text
+
+    assert too_long.status_code == 413
+    assert value(text, "http_requests_total", route=ADD_POST, method="POST", status="200") == 1
+    logged = [(r.status, r.user_id) for r in access_records(caplog) if r.path == ADD_POST]  # type: ignore[attr-defined]
+    assert logged == [(200, account.id), (413, None)]
