@@ -100,6 +100,61 @@ class _Refusals:
             cls.reported_at = now
 
 
+class CoalescedTransport:
+    """A connection's transport whose small writes of one turn of the event loop go out together, at
+    its end: an answer's head and body (uvicorn writes them apart) in one system call instead of
+    two (cached get-posts 1.40x on the embedded default, 1.23x on MySQL + Redis, `python -m
+    bench.ab`). A write that brings what is held to `HELD_BYTES` sends it all at once, so a large or
+    streamed answer is held no longer than it takes to write, and the transport's flow control sees
+    every byte as before. Closing sends what is held first."""
+
+    __slots__ = ("_held", "_held_bytes", "_loop", "_transport")
+
+    HELD_BYTES = 64 * 1024
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            if len(data) >= self.HELD_BYTES:
+                self._transport.write(data)
+                return
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes >= self.HELD_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        self._held_bytes = 0
+        if self._transport.is_closing():
+            return
+        if len(held) == 1:
+            self._transport.write(held[0])
+        else:
+            self._transport.writelines(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest of the transport's interface (extra info, reading, flow control) is the
+        # transport's own.
+        return getattr(self._transport, name)
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """One connection. The request being read is in its head until the head is complete, then in
     its body until the message is complete. A head over the size cap is answered 431; a head not
@@ -131,6 +186,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Duck-typed: what uvicorn does with it is write, ask is_closing and close; anything else
+        # goes to the transport itself.
+        self.transport = CoalescedTransport(transport, self.loop)  # type: ignore[assignment]
         limit = self.limits.max_connections
         if limit is not None and len(self.connections) > limit and not self._evict_an_idle_connection():
             _Refusals.note(limit)
