@@ -9,18 +9,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import attrs
-from sqlalchemy import (
-    ColumnElement,
-    LargeBinary,
-    and_,
-    delete,
-    func,
-    insert,
-    literal_column,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -289,15 +278,6 @@ class SqlUserRepository(_Repository, UserRepository):
 
 
 class SqlPostRepository(_Repository, PostRepository):
-    # MySQL: a page's texts come in parts of at most this many bytes. asyncmy takes in a row whole,
-    # in a receive buffer that grows by doubling (each growth a fresh zeroed block, copied) and is
-    # given up after a row over 1 MiB: every 1 MiB post cost megabytes of memory traffic in steps of
-    # the event loop that other requests waited out. In 6 s of eight 80 MiB reads the loop stalled
-    # over 4 ms ~650 times with whole rows, ~200 with these parts and ~80 with 256 KiB ones; the
-    # small user's p99 meanwhile was 2.0-2.6x idle, 1.4-1.9x and 0.9-2.0x; the big reads took 12,
-    # 14-15 and 17-22 s.
-    PART_BYTES = 512 * 1024
-
     async def add_all(self, new_posts: Sequence[NewPost], quota: PostQuota) -> Sequence[int]:
         owner_id = NewPost.owner_of(new_posts)
         count, size = len(new_posts), sum(post.text.size for post in new_posts)
@@ -368,18 +348,7 @@ class SqlPostRepository(_Repository, PostRepository):
         return [_post(row) for row in rows]
 
     async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
-        # SQLite (the store whose writes are serialized) reads rows on its worker thread, whole;
-        # MySQL reads long texts in parts (PART_BYTES).
-        if self._work.serializes_writes:
-            query = select(posts).where(posts.c.user_id == owner_id)
-        else:
-            query = select(
-                posts.c.id,
-                posts.c.user_id,
-                posts.c.created_at,
-                func.substring(posts.c.text.cast(LargeBinary), 1, self.PART_BYTES).label("text"),
-                func.length(posts.c.text).label("size"),
-            ).where(posts.c.user_id == owner_id)
+        query = select(posts).where(posts.c.user_id == owner_id)
         if after is not None:
             # A row-value comparison, written out: SQLite and MySQL both use the index for it.
             created_at = _naive_utc(after.created_at)
@@ -392,23 +361,7 @@ class SqlPostRepository(_Repository, PostRepository):
         query = query.order_by(posts.c.created_at, posts.c.id).limit(limit)
         async with self._work.guard():
             rows = (await self._execute(query)).all()
-            if self._work.serializes_writes:
-                return [_post(row) for row in rows]
-            return [
-                Post(row.id, row.user_id, PostText(await self._whole_text(row)), _utc(row.created_at))
-                for row in rows
-            ]
-
-    async def _whole_text(self, row: Row[Any]) -> str:
-        """The text of a post read with its first `PART_BYTES`, the rest read part by part in the same
-        transaction (its snapshot), the parts cut on bytes and decoded once whole."""
-        parts = [row.text]
-        for start in range(self.PART_BYTES + 1, row.size + 1, self.PART_BYTES):
-            part = select(func.substring(posts.c.text.cast(LargeBinary), start, self.PART_BYTES)).where(
-                posts.c.id == row.id
-            )
-            parts.append((await self._execute(part)).scalar_one())
-        return b"".join(parts).decode("utf-8")
+        return [_post(row) for row in rows]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
         mine = (posts.c.id == post_id, posts.c.user_id == owner_id)

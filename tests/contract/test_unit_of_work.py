@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.sqlalchemy.uow import SqlPostRepository
 from domain.errors import NotAuthenticated, UserAlreadyExists
 from domain.ports import MAX_ID, UnitOfWorkFactory
-from domain.posts import NewPost, PostPosition, PostQuota, PostText
+from domain.posts import NewPost, PostQuota, PostText
 from domain.users import Email, NewUser, User
 
 NOW = datetime(2026, 11, 20, 22, 21, 0, 123456, tzinfo=UTC)
@@ -115,23 +114,6 @@ async def test_a_one_mebibyte_emoji_text_round_trips_byte_identical(uow: UnitOfW
     async with uow() as work:
         (post,) = await work.posts.list_by_owner(owner.id)
     assert post.text.value.encode() == ONE_MIB_OF_EMOJI.encode()
-
-
-async def test_a_page_of_long_texts_read_in_parts_comes_back_whole(
-    uow: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Parts of 5 bytes: most cuts fall inside a 4-byte emoji or a 2-byte letter.
-    monkeypatch.setattr(SqlPostRepository, "PART_BYTES", 5)
-    owner = await add_user(uow)
-    texts = ["😀é" * 7 + "x", "short", "é" * 5, "ab😀" * 3]
-    for text in texts:
-        await add_post(uow, owner, text)
-
-    async with uow() as work:
-        first = await work.posts.page_by_owner(owner.id, None, 2)
-        rest = await work.posts.page_by_owner(owner.id, PostPosition.of(first[-1]), 10)
-
-    assert [post.text.value for post in (*first, *rest)] == texts
 
 
 async def test_delete_removes_only_the_owners_post(uow: UnitOfWorkFactory) -> None:
