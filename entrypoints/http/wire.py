@@ -50,7 +50,7 @@ def json_array_piece(items: Sequence[Mapping[str, Any]], *, first: bool, last: b
     for index, item in enumerate(items):
         if index:
             done.append(b",")
-        if not any(isinstance(value, str) and len(value) > SLICE_CHARS for value in item.values()):
+        if not any(_long(value) for value in item.values()):
             done.append(to_json(item))
             continue
         yield b"".join(done)
@@ -61,6 +61,10 @@ def json_array_piece(items: Sequence[Mapping[str, Any]], *, first: bool, last: b
     yield b"".join(done)
 
 
+def _long(value: Any) -> bool:
+    return isinstance(value, str) and len(value) > SLICE_CHARS
+
+
 def _object_in_slices(item: Mapping[str, Any]) -> Iterator[bytes]:
     """`to_json(item)`, with each long string encoded in slices (escaping is per character, so the
     slices' escapes make the whole string's)."""
@@ -68,7 +72,7 @@ def _object_in_slices(item: Mapping[str, Any]) -> Iterator[bytes]:
     for key, value in item.items():
         head = opening + to_json(key) + b":"
         opening = b","
-        if not (isinstance(value, str) and len(value) > SLICE_CHARS):
+        if not _long(value):
             yield head + to_json(value)
             continue
         yield head + b'"'
