@@ -287,9 +287,10 @@ class GetPosts:
     collected for the cache hold at most twice that between them."""
 
     FIRST_PAGE_POSTS = 1
-    # Slices are handed out joined into pieces at least this long: blocks this large get memory of
-    # their own, which goes back to the operating system when freed (entrypoints/allocator.py),
-    # while small ones that wait in a slow client's send buffer leave holes in the heap it keeps.
+    # Slices are handed out joined into pieces at least this long: one write to the client for each
+    # instead of one per slice, and few blocks waiting in a slow client's send buffer among the
+    # heap's others (the holes they leave go back to the system once the process's big answers are
+    # sent: entrypoints/allocator.py).
     HANDED_OUT_BYTES = 128 * 1024
     MAX_PAGE_POSTS = 512
     # A page is at most this many times as long as the one before: the sizes of the posts read so

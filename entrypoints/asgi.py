@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from entrypoints import tracing
-from entrypoints.allocator import map_big_blocks_apart
+from entrypoints.allocator import ALLOCATOR
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.logs import configure_logging
@@ -27,5 +27,5 @@ def create() -> Starlette:
         print(f"hexpost: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.log_format)
-    map_big_blocks_apart()
+    ALLOCATOR.reuse_blocks_of(settings.max_post_bytes)
     return create_app(Container(settings=settings))

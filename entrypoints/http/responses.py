@@ -7,6 +7,7 @@ from pydantic_core import to_json
 from starlette.responses import Response, StreamingResponse
 
 from application.posts import RenderedPosts
+from entrypoints.allocator import ALLOCATOR
 
 
 class JSON(Response):
@@ -56,10 +57,11 @@ def posts_json(posts: RenderedPosts, if_none_match: str | None, link: str | None
 
 
 async def _streamed(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield head
-    del head
-    async for piece in rest:
-        yield piece
+    with ALLOCATOR.big_answer():
+        yield head
+        del head
+        async for piece in rest:
+            yield piece
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

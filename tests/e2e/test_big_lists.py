@@ -3,6 +3,7 @@ than the list in memory, and a list over HEXPOST_CACHE_MAX_ENTRY_BYTES is served
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tracemalloc
@@ -14,11 +15,13 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Message
 
+from entrypoints.allocator import ALLOCATOR
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from tests.conftest import migrate_to
 from tests.e2e.helpers import GET_POSTS, Account, add_post, register
 from tests.http_client import in_process_client
+from tests.unit.test_allocator import FakeLibc
 
 POSTS = 64
 POST_CHARS = 200 * 1024
@@ -124,3 +127,21 @@ async def test_a_small_list_is_answered_whole_and_cached(
     assert first.headers["content-length"] == str(len(first.content))
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
     assert json.loads(second.content) == json.loads(first.content)
+
+
+async def test_the_heap_is_given_back_when_the_last_big_answer_is_sent(
+    service: tuple[Container, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container, client = service
+    big, small = await big_account(client), await register(client)
+    await add_post(client, small, "small")
+    app = create_app(container)
+    libc = FakeLibc()
+    monkeypatch.setattr(ALLOCATOR, "_libc", libc)
+
+    answers = await asyncio.gather(get_posts_streamed(app, big), get_posts_streamed(app, big))
+    assert [len(sizes) > 1 for _, sizes, _ in answers] == [True, True]
+    assert libc.trims == [0]
+
+    assert (await client.get(GET_POSTS, headers=small.auth)).status_code == 200
+    assert libc.trims == [0]
