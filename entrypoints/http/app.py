@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -76,6 +77,11 @@ def create_app(container: Container) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # A streamed answer (a big list) runs in an anyio task group, and anyio imports its asyncio
+        # backend when the first one is made: ~60 ms on the event loop, which fell on the first big
+        # list's answer and on every request behind it.
+        async with anyio.create_task_group():
+            pass
         async with AsyncExitStack() as stack:
             stack.push_async_callback(close, container)
             if tracing is not None:
