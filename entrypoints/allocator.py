@@ -62,7 +62,9 @@ class Allocator:
         """Around the sending of an answer too big to be held whole: when the last one of the process
         ends, the whole pages left free in the heap (holes between blocks that are still in use
         included) go back to the system. Without it the process kept what its big answers had touched:
-        after 8 concurrent reads of an 80 MiB list, RSS 105-111 MB against 97-98 with it."""
+        after 8 concurrent reads of an 80 MiB list, RSS 105-111 MB against 97-98 with it. It runs
+        on the event loop, once per burst: giving back 280 MB took 16 ms here, a burst's tens of
+        megabytes about a millisecond."""
         self._big_answers += 1
         try:
             yield
