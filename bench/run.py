@@ -28,7 +28,7 @@ from redis import Redis
 from sqlalchemy.engine import make_url
 
 from bench import wrk
-from bench.biglist import BigReads, big_reads
+from bench.biglist import big_reads
 from bench.processes import BIN, PeakRss, Server, free_port, pinned_server, run_pinned, settle
 from bench.report import Ratio, Row, write
 
@@ -370,14 +370,10 @@ class Bench:
         self.rows.append(end)
 
     def big_list(self, config: str, server: Server, reader: Account, big: Account) -> None:
-        """The small user's p99 during the big reads is taken against the mean of an idle run before
-        them and one after (as the login storm's is): one 6-second p99 at a millisecond moves by
-        half from run to run."""
         small_connections = 8
-        idle = [self.load(server, get_posts(reader), small_connections)]
-        self.row(config, "small user's get-posts, idle", small_connections, idle[0], server)
+        idle = self.load(server, get_posts(reader), small_connections)
+        self.row(config, "small user's get-posts, idle", small_connections, idle, server)
         size = f"{self.options.big_posts} MiB list"
-        measured: list[tuple[Row, BigReads, wrk.WrkResult, float]] = []
         for clients in self.options.big_clients:
             for cold in (False, True):
                 settle(server.process.pid)
@@ -406,22 +402,16 @@ class Bench:
                     rss_mb=round(rss.peak, 1),
                     note=f"RSS +{delta:.0f} MB, {reads.cache_hits}/{reads.requests} hits",
                 )
+                p99_factor = meanwhile.p99_ms / idle.p99_ms if idle.p99_ms else 0.0
+                row.target = f"RSS +< 64 MB, 0 non-2xx, small p99 <= 2x idle ({p99_factor:.1f}x)"
+                row.met = delta < 64 and reads.non_2xx == 0 and meanwhile.non_2xx == 0 and p99_factor <= 2.0
                 self.rows.append(row)
-                measured.append((row, reads, meanwhile, delta))
-        settle(server.process.pid)
-        idle.append(self.load(server, get_posts(reader), small_connections))
-        self.row(config, "small user's get-posts, idle after", small_connections, idle[1], server)
-        idle_p99 = sum(run.p99_ms for run in idle) / len(idle)
-        for row, reads, meanwhile, delta in measured:
-            p99_factor = meanwhile.p99_ms / idle_p99 if idle_p99 else 0.0
-            row.target = f"RSS +< 64 MB, 0 non-2xx, small p99 <= 2x idle ({p99_factor:.1f}x)"
-            row.met = delta < 64 and reads.non_2xx == 0 and meanwhile.non_2xx == 0 and p99_factor <= 2.0
-            print(
-                f"  {config:<13} {row.scenario:<40} c{row.connections:<5} {row.per_second:>9,.2f}/s "
-                f"p99 {reads.p99_ms:>8.1f} ms non-2xx {reads.non_2xx} {row.note}; small p99 "
-                f"{meanwhile.p99_ms} ms (idle {idle_p99:.2f})",
-                flush=True,
-            )
+                print(
+                    f"  {config:<13} {row.scenario:<40} c{clients:<5} {row.per_second:>9,.2f}/s "
+                    f"p99 {reads.p99_ms:>8.1f} ms non-2xx {reads.non_2xx} {row.note}; small p99 "
+                    f"{meanwhile.p99_ms} ms (idle {idle.p99_ms})",
+                    flush=True,
+                )
 
     # -- the configurations ------------------------------------------------------------------
 
