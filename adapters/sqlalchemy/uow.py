@@ -9,7 +9,18 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import attrs
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -218,7 +229,7 @@ class _Repository:
         self._work = work
 
     async def _execute(
-        self, statement: Executable, parameters: Sequence[dict[str, Any]] | None = None
+        self, statement: Executable, parameters: dict[str, Any] | Sequence[dict[str, Any]] | None = None
     ) -> CursorResult[Any]:
         """Call inside the unit of work's `guard()`."""
         return await (await self._work.connection()).execute(statement, parameters)
@@ -275,6 +286,25 @@ class SqlUserRepository(_Repository, UserRepository):
         async with self._work.guard():
             result = await self._execute(delete(users).where(users.c.id == user_id))
         return bool(result.rowcount)
+
+
+def _page_query(after: bool) -> Executable:
+    query = select(posts).where(posts.c.user_id == bindparam("owner_id"))
+    if after:
+        # A row-value comparison, written out: SQLite and MySQL both use the index for it.
+        query = query.where(
+            or_(
+                posts.c.created_at > bindparam("created_at"),
+                and_(posts.c.created_at == bindparam("created_at"), posts.c.id > bindparam("after_id")),
+            )
+        )
+    return query.order_by(posts.c.created_at, posts.c.id).limit(bindparam("limit"))
+
+
+# Made once: building the statement and its cache key took ~150 us of the event loop per page,
+# a third of what a page of a big list holds the loop for in one step.
+_FIRST_PAGE = _page_query(after=False)
+_NEXT_PAGE = _page_query(after=True)
 
 
 class SqlPostRepository(_Repository, PostRepository):
@@ -348,19 +378,13 @@ class SqlPostRepository(_Repository, PostRepository):
         return [_post(row) for row in rows]
 
     async def page_by_owner(self, owner_id: int, after: PostPosition | None, limit: int) -> Sequence[Post]:
-        query = select(posts).where(posts.c.user_id == owner_id)
+        query = _FIRST_PAGE
+        values: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
         if after is not None:
-            # A row-value comparison, written out: SQLite and MySQL both use the index for it.
-            created_at = _naive_utc(after.created_at)
-            query = query.where(
-                or_(
-                    posts.c.created_at > created_at,
-                    and_(posts.c.created_at == created_at, posts.c.id > after.id),
-                )
-            )
-        query = query.order_by(posts.c.created_at, posts.c.id).limit(limit)
+            query = _NEXT_PAGE
+            values.update(created_at=_naive_utc(after.created_at), after_id=after.id)
         async with self._work.guard():
-            rows = (await self._execute(query)).all()
+            rows = (await self._execute(query, values)).all()
         return [_post(row) for row in rows]
 
     async def delete(self, post_id: int, owner_id: int) -> bool:
