@@ -37,3 +37,33 @@ def test_start_up_loads_the_backend_of_the_task_groups_streamed_answers_run_in(t
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+
+
+FREEZING = """
+import asyncio, gc
+from entrypoints.asgi import create
+app = create()
+before = gc.get_freeze_count()
+async def main():
+    async with app.router.lifespan_context(app):
+        print(before, gc.get_freeze_count(), len(gc.get_objects()))
+asyncio.run(main())
+"""
+
+
+def test_start_up_puts_what_it_made_out_of_the_collectors_sight(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZING],
+        cwd=ROOT,
+        env=server_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    before, frozen, tracked = (int(figure) for figure in done.stdout.split())
+    assert before == 0
+    # A full collection now walks what requests made, not the modules and the app.
+    assert frozen > 10 * tracked
