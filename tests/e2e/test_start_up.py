@@ -24,9 +24,10 @@ asyncio.run(main())
 """
 
 
-def test_start_up_loads_the_backend_of_the_task_groups_streamed_answers_run_in(tmp_path: Path) -> None:
+def _printed_by(script: str, tmp_path: Path) -> list[str]:
+    """What `script` printed, run in a fresh interpreter with a server's environment."""
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=server_environment(tmp_path),
         capture_output=True,
@@ -34,9 +35,12 @@ def test_start_up_loads_the_backend_of_the_task_groups_streamed_answers_run_in(t
         timeout=60,
         check=False,
     )
-
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
+    return done.stdout.split()
+
+
+def test_start_up_loads_the_backend_of_the_task_groups_streamed_answers_run_in(tmp_path: Path) -> None:
+    assert _printed_by(SCRIPT, tmp_path) == ["False", "True"]
 
 
 FREEZING = """
@@ -52,18 +56,7 @@ asyncio.run(main())
 
 
 def test_start_up_puts_what_it_made_out_of_the_collectors_sight(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", FREEZING],
-        cwd=ROOT,
-        env=server_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr
-    before, frozen, tracked = (int(figure) for figure in done.stdout.split())
+    before, frozen, tracked = (int(figure) for figure in _printed_by(FREEZING, tmp_path))
     assert before == 0
     # A full collection now walks what requests made, not the modules and the app.
     assert frozen > 10 * tracked
