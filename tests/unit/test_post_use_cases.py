@@ -22,7 +22,7 @@ from domain.errors import (
     PostTooLarge,
     StorageUnavailable,
 )
-from domain.ports import UnitOfWorkFactory
+from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.posts import Post, PostQuota
 from domain.users import Email, NewUser, User
 from tests.unit.fakes import (
@@ -528,3 +528,98 @@ async def test_between_the_slices_of_a_long_post_others_are_served_and_the_slice
     made = [index for index, event in enumerate(events) if event == "slice"]
     assert len(made) == 9
     assert all("other" in events[before:after] for before, after in itertools.pairwise(made))
+
+
+async def test_misses_of_one_list_while_it_is_being_read_share_that_reading() -> None:
+    cache = GatedFillCache()
+    world = World(cache)
+    owner = await world.user()
+    for number in range(3):
+        await world.add.execute(owner, f"post {number}")
+    first = asyncio.ensure_future(world.get.execute(owner, world.renderer))
+    await cache.fill_reached.wait()
+    opened = world.storage.calls.uows_opened
+
+    others = [asyncio.ensure_future(world.get.execute(owner, world.renderer)) for _ in range(20)]
+    await asyncio.sleep(0)
+    cache.gate.set()
+    results = await asyncio.gather(first, *others)
+
+    assert world.storage.calls.uows_opened == opened
+    assert {result.payload for result in results} == {b'["post 0","post 1","post 2"]'}
+    assert len({result.tag for result in results}) == 1
+
+
+async def test_a_miss_after_a_write_does_not_share_the_reading_made_before_it() -> None:
+    cache = GatedFillCache()
+    world = World(cache)
+    owner = await world.user()
+    await world.add.execute(owner, "before")
+    early = asyncio.ensure_future(world.get.execute(owner, world.renderer))
+    await cache.fill_reached.wait()
+    await world.add.execute(owner, "after")
+    # The early reading is still under way (its fill waits) when the late miss looks for one.
+    cache.gate.set()
+    assert not early.done()
+
+    late = await world.get.execute(owner, world.renderer)
+
+    assert (await read_whole(late))[0] == b'["before","after"]'
+    assert (await read_whole(await early))[0] == b'["before"]'
+
+
+class StalledStore:
+    """A database that answers nothing until `gate` opens, and then fails."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.opened = 0
+
+    def __call__(self) -> UnitOfWork:
+        self.opened += 1
+        return _StalledUnitOfWork(self.gate)
+
+
+class _StalledUnitOfWork(DownUnitOfWork):
+    def __init__(self, gate: asyncio.Event) -> None:
+        super().__init__()
+        self._gate = gate
+
+    async def __aenter__(self) -> Self:
+        await self._gate.wait()
+        return self
+
+
+async def test_misses_waiting_on_a_reading_that_fails_get_its_error() -> None:
+    store = StalledStore()
+    get = GetPosts(store, InProcessPostsCache(ttl_seconds=300))
+    readers = [asyncio.ensure_future(get.execute(1, TextsRenderer())) for _ in range(5)]
+    await asyncio.sleep(0)
+
+    store.gate.set()
+    outcomes = await asyncio.gather(*readers, return_exceptions=True)
+
+    assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes)
+    assert store.opened == 1
+
+
+async def test_when_the_first_reader_goes_away_the_others_read_for_themselves() -> None:
+    cache = GatedFillCache()
+    world = World(cache)
+    owner = await world.user()
+    await world.add.execute(owner, "hello")
+    first = asyncio.ensure_future(world.get.execute(owner, world.renderer))
+    await cache.fill_reached.wait()
+    others = [asyncio.ensure_future(world.get.execute(owner, world.renderer)) for _ in range(3)]
+    await asyncio.sleep(0)
+    opened = world.storage.calls.uows_opened
+
+    first.cancel()
+    cache.gate.set()
+    outcomes = await asyncio.gather(first, *others, return_exceptions=True)
+
+    assert isinstance(outcomes[0], asyncio.CancelledError)
+    assert [
+        (await read_whole(outcome))[0] for outcome in outcomes[1:] if isinstance(outcome, RenderedPosts)
+    ] == [b'["hello"]'] * 3
+    assert world.storage.calls.uows_opened > opened
