@@ -530,14 +530,21 @@ async def test_between_the_slices_of_a_long_post_others_are_served_and_the_slice
     assert all("other" in events[before:after] for before, after in itertools.pairwise(made))
 
 
-async def test_misses_of_one_list_while_it_is_being_read_share_that_reading() -> None:
+async def reading_under_way(*texts: str) -> tuple[World, GatedFillCache, int, asyncio.Future[RenderedPosts]]:
+    """A world whose owner has posted `texts`, and the first miss of their list: read, rendered, and
+    held at the cache's gate."""
     cache = GatedFillCache()
     world = World(cache)
     owner = await world.user()
-    for number in range(3):
-        await world.add.execute(owner, f"post {number}")
+    for text in texts:
+        await world.add.execute(owner, text)
     first = asyncio.ensure_future(world.get.execute(owner, world.renderer))
     await cache.fill_reached.wait()
+    return world, cache, owner, first
+
+
+async def test_misses_of_one_list_while_it_is_being_read_share_that_reading() -> None:
+    world, cache, owner, first = await reading_under_way("post 0", "post 1", "post 2")
     opened = world.storage.calls.uows_opened
 
     others = [asyncio.ensure_future(world.get.execute(owner, world.renderer)) for _ in range(20)]
@@ -551,12 +558,7 @@ async def test_misses_of_one_list_while_it_is_being_read_share_that_reading() ->
 
 
 async def test_a_miss_after_a_write_does_not_share_the_reading_made_before_it() -> None:
-    cache = GatedFillCache()
-    world = World(cache)
-    owner = await world.user()
-    await world.add.execute(owner, "before")
-    early = asyncio.ensure_future(world.get.execute(owner, world.renderer))
-    await cache.fill_reached.wait()
+    world, cache, owner, early = await reading_under_way("before")
     await world.add.execute(owner, "after")
     # The early reading is still under way (its fill waits) when the late miss looks for one.
     cache.gate.set()
@@ -604,12 +606,7 @@ async def test_misses_waiting_on_a_reading_that_fails_get_its_error() -> None:
 
 
 async def test_when_the_first_reader_goes_away_the_others_read_for_themselves() -> None:
-    cache = GatedFillCache()
-    world = World(cache)
-    owner = await world.user()
-    await world.add.execute(owner, "hello")
-    first = asyncio.ensure_future(world.get.execute(owner, world.renderer))
-    await cache.fill_reached.wait()
+    world, cache, owner, first = await reading_under_way("hello")
     others = [asyncio.ensure_future(world.get.execute(owner, world.renderer)) for _ in range(3)]
     await asyncio.sleep(0)
     opened = world.storage.calls.uows_opened
