@@ -21,7 +21,7 @@ from entrypoints.http.app import create_app
 from tests.conftest import migrate_to
 from tests.e2e.helpers import GET_POSTS, Account, add_post, register
 from tests.http_client import in_process_client
-from tests.unit.test_allocator import FakeLibc
+from tests.unit.fakes import FakeLibc
 
 POSTS = 64
 POST_CHARS = 200 * 1024

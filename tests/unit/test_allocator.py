@@ -14,22 +14,9 @@ from entrypoints.allocator import (
     Allocator,
     mmap_threshold_for,
 )
+from tests.unit.fakes import FakeLibc
 
 MIB = 1024 * 1024
-
-
-class FakeLibc:
-    def __init__(self) -> None:
-        self.settings: list[tuple[int, int]] = []
-        self.trims: list[int] = []
-
-    def mallopt(self, option: int, value: int) -> int:
-        self.settings.append((option, value))
-        return 1
-
-    def malloc_trim(self, pad: int) -> int:
-        self.trims.append(pad)
-        return 1
 
 
 @pytest.mark.parametrize(
