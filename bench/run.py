@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,16 @@ from sqlalchemy.engine import make_url
 
 from bench import wrk
 from bench.biglist import big_reads
-from bench.processes import BIN, PeakRss, Server, free_port, pinned_server, run_pinned, settle
+from bench.processes import (
+    BIN,
+    PeakRss,
+    Server,
+    behind_everything_else,
+    free_port,
+    pinned_server,
+    run_pinned,
+    settle,
+)
 from bench.report import Ratio, Row, write
 
 API = "/api/v1"
@@ -370,10 +380,14 @@ class Bench:
         self.rows.append(end)
 
     def big_list(self, config: str, server: Server, reader: Account, big: Account) -> None:
+        """The small user's p99 during the big reads is held against the median of idle runs, one
+        before the reads and one after each kind: a single idle run's p99 moved from 0.78 to 2.10 ms
+        between runs of one build, and one disturbed run must not decide every row."""
         small_connections = 8
-        idle = self.load(server, get_posts(reader), small_connections)
-        self.row(config, "small user's get-posts, idle", small_connections, idle, server)
+        idle = [self.load(server, get_posts(reader), small_connections)]
+        self.row(config, "small user's get-posts, idle, before the reads", small_connections, idle[0], server)
         size = f"{self.options.big_posts} MiB list"
+        measured: list[tuple[Row, float]] = []
         for clients in self.options.big_clients:
             for cold in (False, True):
                 settle(server.process.pid)
@@ -385,9 +399,10 @@ class Bench:
                         self.options.seconds,
                         self.cores.load,
                     )
-                    reads = asyncio.run(
-                        big_reads(server.url, big.token, clients, self.options.seconds, cold=cold)
-                    )
+                    with behind_everything_else():
+                        reads = asyncio.run(
+                            big_reads(server.url, big.token, clients, self.options.seconds, cold=cold)
+                        )
                     meanwhile = small.result()
                 delta = rss.peak - rss.before
                 kind = "cold" if cold else "warm"
@@ -402,16 +417,26 @@ class Bench:
                     rss_mb=round(rss.peak, 1),
                     note=f"RSS +{delta:.0f} MB, {reads.cache_hits}/{reads.requests} hits",
                 )
-                p99_factor = meanwhile.p99_ms / idle.p99_ms if idle.p99_ms else 0.0
-                row.target = f"RSS +< 64 MB, 0 non-2xx, small p99 <= 2x idle ({p99_factor:.1f}x)"
-                row.met = delta < 64 and reads.non_2xx == 0 and meanwhile.non_2xx == 0 and p99_factor <= 2.0
+                row.met = delta < 64 and reads.non_2xx == 0 and meanwhile.non_2xx == 0
                 self.rows.append(row)
-                print(
-                    f"  {config:<13} {row.scenario:<40} c{clients:<5} {row.per_second:>9,.2f}/s "
-                    f"p99 {reads.p99_ms:>8.1f} ms non-2xx {reads.non_2xx} {row.note}; small p99 "
-                    f"{meanwhile.p99_ms} ms (idle {idle.p99_ms})",
-                    flush=True,
-                )
+                measured.append((row, meanwhile.p99_ms))
+                settle(server.process.pid)
+                idle.append(self.load(server, get_posts(reader), small_connections))
+        idle_p99 = statistics.median(run.p99_ms for run in idle)
+        for row, small_p99 in measured:
+            p99_factor = small_p99 / idle_p99 if idle_p99 else 0.0
+            row.target = (
+                f"RSS +< 64 MB, 0 non-2xx, small p99 <= 2x idle ({small_p99:.2f} against {idle_p99:.2f} "
+                f"ms, {p99_factor:.1f}x)"
+            )
+            row.met = bool(row.met) and p99_factor <= 2.0
+            print(
+                f"  {config:<13} {row.scenario:<40} c{row.connections:<5} {row.per_second:>9,.2f}/s "
+                f"p99 {row.p99_ms:>8.1f} ms non-2xx {row.non_2xx} {row.note}; small p99 "
+                f"{small_p99} ms ({p99_factor:.1f}x the median idle {idle_p99} ms of "
+                f"{', '.join(str(run.p99_ms) for run in idle)})",
+                flush=True,
+            )
 
     # -- the configurations ------------------------------------------------------------------
 

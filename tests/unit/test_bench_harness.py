@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from bench.dbceiling import sqlite_commits
+from bench.processes import behind_everything_else
 from bench.report import Ratio, Row, markdown, write
 from bench.wrk import Load
 
@@ -65,3 +67,18 @@ def test_the_sqlite_ceiling_commits_posts_into_hexposts_schema(tmp_path: Path) -
 
     assert result["operations"] > 0
     assert result["per_second"] == pytest.approx(result["operations"] / result["seconds"])
+
+
+def test_the_big_reader_runs_behind_wrk_and_only_while_it_reads() -> None:
+    policies: list[int] = []
+
+    def read() -> None:
+        with behind_everything_else():
+            policies.append(os.sched_getscheduler(0))
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        read()
+
+    assert policies == [os.SCHED_IDLE]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
