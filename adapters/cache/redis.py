@@ -5,7 +5,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis, RedisCluster
@@ -32,16 +32,23 @@ REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 MAX_CONNECTIONS = 128
 
 
-def create_client(url: str, timeout_seconds: float, max_connections: int = MAX_CONNECTIONS) -> RedisClient:
+def create_client(
+    url: str, connect_timeout_seconds: float, max_connections: int = MAX_CONNECTIONS
+) -> RedisClient:
     """A client that gives up quickly: one immediate retry on a broken connection (a pooled one may
-    have died with a Redis restart), none on a timeout, then the caller falls back to the database."""
+    have died with a Redis restart), none on a timeout, then the caller falls back to the database.
+
+    Connecting is bounded here; each operation is bounded by its caller (`asyncio.timeout`, as
+    RedisPostsCache and FallbackRateLimiter do), not by a socket timeout (redis-py's default is
+    5 s): with one, redis-py sends every command under `asyncio.wait_for`, which on Python 3.11 runs
+    it as a task of its own, answered turns of the event loop later."""
     retry = Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,))
     cluster = ClusterUrl.parse(url)
     if cluster is None:
         return Redis.from_url(
             url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
+            socket_timeout=None,
+            socket_connect_timeout=connect_timeout_seconds,
             retry=retry,
             health_check_interval=30,
             max_connections=max_connections,
@@ -51,8 +58,8 @@ def create_client(url: str, timeout_seconds: float, max_connections: int = MAX_C
         username=cluster.username,
         password=cluster.password,
         ssl=cluster.tls,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
+        socket_timeout=None,
+        socket_connect_timeout=connect_timeout_seconds,
         retry=retry,
         health_check_interval=30,
         max_connections=max_connections,
@@ -86,13 +93,13 @@ class RedisPostsCache(PostsCache):
     At most `max_connections` requests talk to Redis at once (the client's pool must be as large);
     the others queue for up to `queue_timeout_seconds`. A full pool is back-pressure: a request that
     waited too long goes to the database without the cache, and Redis is not held to be down. Only
-    a failure talking to Redis (refused, reset, no answer within the client's socket timeout)
+    a failure talking to Redis (refused, reset, an operation unanswered within `timeout_seconds`)
     makes the cache stay out of the way for `cooldown_seconds`, instead of making every request
     wait for a timeout. Invalidations that could not be sent are kept, retried in the background,
     and sent first by every later use of Redis (`_send_pending`).
 
     Entries over `max_entry_bytes` are not stored: reading one back could take longer than the
-    socket timeout and make a healthy Redis look down.
+    operation's timeout and make a healthy Redis look down.
 
     Lookups asked for in one turn of the event loop go to Redis together, up to `MAX_BATCH` at a
     time: one MGET of all their keys (on a cluster, one per slot), one round trip and one
@@ -112,8 +119,10 @@ class RedisPostsCache(PostsCache):
         max_connections: int = MAX_CONNECTIONS,
         queue_timeout_seconds: float = 2.0,
         max_entry_bytes: int = 8 * 1024 * 1024,
+        timeout_seconds: float = 0.5,
     ) -> None:
         self._client = client
+        self._timeout = timeout_seconds
         self._slots = asyncio.Semaphore(max_connections)
         self._queue_timeout = queue_timeout_seconds
         self._max_entry_bytes = max_entry_bytes
@@ -153,19 +162,24 @@ class RedisPostsCache(PostsCache):
 
     def _batched_mget(self, keys: Sequence[str]) -> asyncio.Future[Sequence[object]]:
         """The values of `keys`, fetched with the other lookups asked for in this turn of the loop."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Sequence[object]] = loop.create_future()
+        answer: asyncio.Future[Sequence[object]] = asyncio.get_running_loop().create_future()
         self._lookups.append((keys, answer))
         if len(self._lookups) == 1:
-            loop.call_soon(self._send_lookups)
+            # A task's first step comes after everything else of this turn: by then every lookup
+            # of the turn is in.
+            self._track(self._send_lookups())
         return answer
 
-    def _send_lookups(self) -> None:
+    async def _send_lookups(self) -> None:
         lookups, self._lookups = self._lookups, []
-        for start in range(0, len(lookups), self.MAX_BATCH):
-            batch = asyncio.ensure_future(self._mget_all(lookups[start : start + self.MAX_BATCH]))
-            self._batches.add(batch)
-            batch.add_done_callback(self._batches.discard)
+        for start in range(self.MAX_BATCH, len(lookups), self.MAX_BATCH):
+            self._track(self._mget_all(lookups[start : start + self.MAX_BATCH]))
+        await self._mget_all(lookups[: self.MAX_BATCH])
+
+    def _track(self, sending: Coroutine[None, None, None]) -> None:
+        batch = asyncio.ensure_future(sending)
+        self._batches.add(batch)
+        batch.add_done_callback(self._batches.discard)
 
     async def _mget_all(self, lookups: list[_Lookup]) -> None:
         """Answers each of `lookups` (one whose request went away is skipped): all with the same
@@ -255,7 +269,8 @@ class RedisPostsCache(PostsCache):
             # Redis may have failed someone else while this request queued.
             if self.cooling_down:
                 raise CacheUnavailable("cache cooling down after a failure")
-            yield
+            async with asyncio.timeout(self._timeout):
+                yield
         except REDIS_FAILURES as exc:
             self._down_until = self._timer() + self._cooldown
             log.warning("redis unavailable: %r", exc)
@@ -304,5 +319,6 @@ class RedisPostsCache(PostsCache):
                 await self._replayer
         # A last attempt: once this process is gone, nobody else knows these users' entries are stale.
         with contextlib.suppress(*REDIS_FAILURES):
-            await self._send_pending()
+            async with asyncio.timeout(self._timeout):
+                await self._send_pending()
         await self._client.aclose()

@@ -4,20 +4,23 @@ and a healthy Redis or database is never held to be down for it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from adapters.cache.redis import RedisPostsCache, create_client
 from adapters.clock import SystemClock
 from adapters.sqlalchemy.engine import EngineOptions, SqlUnitsOfWork, create_engine
 from adapters.sqlalchemy.uow import SqlUnitOfWork
-from application.ports import CacheHit, CacheLookup, CacheMiss
+from application.ports import CacheHit, CacheLookup, CacheMiss, CacheOutage
 from domain.posts import NewPost, PostQuota, PostText
 from domain.users import Email, NewUser
 from tests.conftest import migrate_to
+from tests.integration.faults import TcpProxy
 
 REQUESTS = 200
 DATABASE_REQUESTS = 40
@@ -52,6 +55,33 @@ async def test_requests_beyond_the_redis_pool_wait_and_redis_is_not_declared_dow
     payloads = [found.payload if isinstance(found, CacheHit) else found for found in lookups]
     assert payloads == [b"[]"] * REQUESTS
     assert not tiny_redis_pool.cooling_down
+
+
+@pytest.mark.redis
+async def test_a_redis_that_stops_answering_is_an_outage_after_the_operations_timeout(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The client has no socket timeout (it would send every command through a task of its own):
+    the cache bounds each operation itself."""
+    url = make_url(redis_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 6379)
+    await proxy.start()
+    client = create_client(f"redis://127.0.0.1:{proxy.port}/{url.database or 0}", 0.5)
+    cache = RedisPostsCache(client, ttl_seconds=60, prefix=redis_prefix, timeout_seconds=0.2)
+    try:
+        assert isinstance(await cache.lookup(1, "v1"), CacheMiss)
+        proxy.freeze()
+        started = time.monotonic()
+
+        async with asyncio.timeout(5):
+            found = await cache.lookup(1, "v1")
+
+        assert isinstance(found, CacheOutage)
+        assert time.monotonic() - started < 1.0
+        assert cache.cooling_down
+    finally:
+        await proxy.close()
+        await cache.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
