@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -81,8 +80,7 @@ def in_process_limiter() -> LimitsRateLimiter:
 
 def redis_storage(client: RedisClient, url: str, prefix: str, timeout_seconds: float) -> RedisStorage:
     """`limits`' Redis storage on redis-py (not coredis) over `client`'s connection pool, so it has
-    the same retry policy as the cache (its operations are bounded by FallbackRateLimiter); its
-    errors come out as StorageError.
+    the same timeouts and retry policy as the cache; its errors come out as StorageError.
 
     For a Redis Cluster, `limits` opens a cluster client of its own with `timeout_seconds` (it takes
     no client); each counter is one key, so no operation spans slots."""
@@ -118,10 +116,9 @@ async def close_redis_storage(storage: RedisStorage) -> None:
 
 
 class FallbackRateLimiter(RateLimiter):
-    """Counts in the shared store; while it fails (an error, or no answer within `timeout_seconds`),
-    each process counts on its own instead (never open, never an error), and leaves the store alone
-    for `cooldown_seconds` after each failure. Counts made meanwhile stay in the process: the shared
-    ones resume where the store left them."""
+    """Counts in the shared store; while it fails, each process counts on its own instead (never open,
+    never an error), and leaves the store alone for `cooldown_seconds` after each failure. Counts
+    made meanwhile stay in the process: the shared ones resume where the store left them."""
 
     def __init__(
         self,
@@ -129,10 +126,8 @@ class FallbackRateLimiter(RateLimiter):
         local: RateLimiter,
         cooldown_seconds: float = 1.0,
         timer: Callable[[], float] = time.monotonic,
-        timeout_seconds: float = 0.5,
     ) -> None:
         self._shared = shared
-        self._timeout = timeout_seconds
         self._local = local
         self._cooldown = cooldown_seconds
         self._timer = timer
@@ -141,8 +136,7 @@ class FallbackRateLimiter(RateLimiter):
     async def hit(self, kind: str, rates: Rates, key: str) -> float | None:
         if self._timer() >= self._down_until:
             try:
-                async with asyncio.timeout(self._timeout):
-                    return await self._shared.hit(kind, rates, key)
+                return await self._shared.hit(kind, rates, key)
             except (StorageError, OSError, TimeoutError) as exc:
                 self._failed(exc)
         return await self._local.hit(kind, rates, key)
@@ -150,8 +144,7 @@ class FallbackRateLimiter(RateLimiter):
     async def room(self, kind: str, rates: Rates, key: str) -> Room:
         if self._timer() >= self._down_until:
             try:
-                async with asyncio.timeout(self._timeout):
-                    return await self._shared.room(kind, rates, key)
+                return await self._shared.room(kind, rates, key)
             except (StorageError, OSError, TimeoutError) as exc:
                 self._failed(exc)
         return await self._local.room(kind, rates, key)
@@ -160,8 +153,7 @@ class FallbackRateLimiter(RateLimiter):
         await self._local.clear(kind, rates, key)
         if self._timer() >= self._down_until:
             try:
-                async with asyncio.timeout(self._timeout):
-                    await self._shared.clear(kind, rates, key)
+                await self._shared.clear(kind, rates, key)
             except (StorageError, OSError, TimeoutError) as exc:
                 self._failed(exc)
 

@@ -5,7 +5,6 @@ list keys), on the same server stack as hexpost: uvicorn with uvloop and httptoo
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,12 +25,10 @@ def ceiling_app(redis_url: str | None, keys: list[str]) -> Starlette:
 
     routes = [Route("/", constant)]
     if redis_url is not None:
-        client = create_client(redis_url, REDIS_TIMEOUT_SECONDS)
+        client = create_client(redis_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
 
         async def cached(_request: Request) -> Response:
-            # Bounded as hexpost's cache bounds it.
-            async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                _version, entry = await client.mget(*keys)
+            _version, entry = await client.mget(*keys)
             payload = entry.partition(b":")[2] if isinstance(entry, bytes) else b"[]"
             return Response(payload, media_type=JSON_TYPE)
 

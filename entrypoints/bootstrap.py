@@ -86,13 +86,12 @@ def bootstrap(settings: Settings, clock: Clock, argon2_parameters: argon2.Passwo
         # that the embedded default never needs.
         from adapters.cache.redis import RedisPostsCache, create_client
 
-        redis = create_client(settings.cache_url, REDIS_TIMEOUT_SECONDS)
+        redis = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
         redis_cache = RedisPostsCache(
             redis,
             settings.cache_ttl_seconds,
             prefix=settings.cache_key_prefix,
             max_entry_bytes=settings.cache_max_entry_bytes,
-            timeout_seconds=REDIS_TIMEOUT_SECONDS,
         )
         closing.push_async_callback(redis_cache.close)
         posts_cache, cache_probe = redis_cache, redis_cache.ping
@@ -141,13 +140,11 @@ def open_limiter(settings: Settings, closing: AsyncExitStack) -> RateLimiter:
         return in_process_limiter()
     from adapters.cache.redis import create_client
 
-    client = create_client(settings.cache_url, REDIS_TIMEOUT_SECONDS)
+    client = create_client(settings.cache_url, timeout_seconds=REDIS_TIMEOUT_SECONDS)
     closing.push_async_callback(client.aclose)
     storage = redis_storage(client, settings.cache_url, settings.cache_key_prefix, REDIS_TIMEOUT_SECONDS)
     closing.push_async_callback(close_redis_storage, storage)
-    return FallbackRateLimiter(
-        LimitsRateLimiter(storage), in_process_limiter(), timeout_seconds=REDIS_TIMEOUT_SECONDS
-    )
+    return FallbackRateLimiter(LimitsRateLimiter(storage), in_process_limiter())
 
 
 def usable_cores() -> int:

@@ -32,23 +32,16 @@ REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 MAX_CONNECTIONS = 128
 
 
-def create_client(
-    url: str, connect_timeout_seconds: float, max_connections: int = MAX_CONNECTIONS
-) -> RedisClient:
+def create_client(url: str, timeout_seconds: float, max_connections: int = MAX_CONNECTIONS) -> RedisClient:
     """A client that gives up quickly: one immediate retry on a broken connection (a pooled one may
-    have died with a Redis restart), none on a timeout, then the caller falls back to the database.
-
-    Connecting is bounded here; each operation is bounded by its caller (`asyncio.timeout`, as
-    RedisPostsCache and FallbackRateLimiter do), not by a socket timeout (redis-py's default is
-    5 s): with one, redis-py sends every command under `asyncio.wait_for`, which on Python 3.11 runs
-    it as a task of its own, answered turns of the event loop later."""
+    have died with a Redis restart), none on a timeout, then the caller falls back to the database."""
     retry = Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,))
     cluster = ClusterUrl.parse(url)
     if cluster is None:
         return Redis.from_url(
             url,
-            socket_timeout=None,
-            socket_connect_timeout=connect_timeout_seconds,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
             retry=retry,
             health_check_interval=30,
             max_connections=max_connections,
@@ -58,8 +51,8 @@ def create_client(
         username=cluster.username,
         password=cluster.password,
         ssl=cluster.tls,
-        socket_timeout=None,
-        socket_connect_timeout=connect_timeout_seconds,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
         retry=retry,
         health_check_interval=30,
         max_connections=max_connections,
@@ -93,13 +86,13 @@ class RedisPostsCache(PostsCache):
     At most `max_connections` requests talk to Redis at once (the client's pool must be as large);
     the others queue for up to `queue_timeout_seconds`. A full pool is back-pressure: a request that
     waited too long goes to the database without the cache, and Redis is not held to be down. Only
-    a failure talking to Redis (refused, reset, an operation unanswered within `timeout_seconds`)
+    a failure talking to Redis (refused, reset, no answer within the client's socket timeout)
     makes the cache stay out of the way for `cooldown_seconds`, instead of making every request
     wait for a timeout. Invalidations that could not be sent are kept, retried in the background,
     and sent first by every later use of Redis (`_send_pending`).
 
     Entries over `max_entry_bytes` are not stored: reading one back could take longer than the
-    operation's timeout and make a healthy Redis look down.
+    socket timeout and make a healthy Redis look down.
 
     Lookups asked for in one turn of the event loop go to Redis together, up to `MAX_BATCH` at a
     time: one MGET of all their keys (on a cluster, one per slot), one round trip and one
@@ -119,10 +112,8 @@ class RedisPostsCache(PostsCache):
         max_connections: int = MAX_CONNECTIONS,
         queue_timeout_seconds: float = 2.0,
         max_entry_bytes: int = 8 * 1024 * 1024,
-        timeout_seconds: float = 0.5,
     ) -> None:
         self._client = client
-        self._timeout = timeout_seconds
         self._slots = asyncio.Semaphore(max_connections)
         self._queue_timeout = queue_timeout_seconds
         self._max_entry_bytes = max_entry_bytes
@@ -269,8 +260,7 @@ class RedisPostsCache(PostsCache):
             # Redis may have failed someone else while this request queued.
             if self.cooling_down:
                 raise CacheUnavailable("cache cooling down after a failure")
-            async with asyncio.timeout(self._timeout):
-                yield
+            yield
         except REDIS_FAILURES as exc:
             self._down_until = self._timer() + self._cooldown
             log.warning("redis unavailable: %r", exc)
@@ -319,6 +309,5 @@ class RedisPostsCache(PostsCache):
                 await self._replayer
         # A last attempt: once this process is gone, nobody else knows these users' entries are stale.
         with contextlib.suppress(*REDIS_FAILURES):
-            async with asyncio.timeout(self._timeout):
-                await self._send_pending()
+            await self._send_pending()
         await self._client.aclose()

@@ -43,6 +43,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # 256 KiB of pages per connection, not SQLite's 2 MB: reading long posts fills a connection's
+    # cache, which it then keeps (the process after two rounds of 8 reads of an 80 MiB list: 95 MB
+    # with the default, 89 MB with this; the reads as fast). A page not kept is in the operating
+    # system's cache, a system call away: add-post at 64 connections as fast either way.
+    cursor.execute("PRAGMA cache_size=-256")
     cursor.close()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from adapters.clock import SystemClock
 from adapters.sqlalchemy.engine import SqlUnitsOfWork
@@ -36,6 +37,28 @@ async def test_the_embedded_default_opens_sqlite_and_closes_its_pool_and_hashing
     assert engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match="shutdown"):
         await infrastructure.password_hasher.hash(Password("correct horse"))
+
+
+async def test_sqlite_connections_keep_a_small_page_cache_and_wait_for_other_processes_locks(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Long posts pass through a connection's page cache: a large one would be kept full for as long
+    as the process runs."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hexpost.db'}"
+    migrate_to(url)
+    infrastructure = bootstrap(make_settings(database_url=url), SystemClock(), cheapest_argon2())
+    engine = infrastructure.engine
+    assert engine is not None
+    try:
+        async with engine.connect() as connection:
+            pragmas = {
+                name: (await connection.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("cache_size", "journal_mode", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        await infrastructure.aclose()
+
+    assert pragmas == {"cache_size": -256, "journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000}
 
 
 @pytest.mark.mysql
