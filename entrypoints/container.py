@@ -15,6 +15,7 @@ from application.callers import ResolveCaller
 from application.limits import LoginThrottle, RateLimit
 from application.ports import PostsCache
 from application.posts import AddPost, DeletePost, GetPosts
+from application.precedence import ShortFirst
 from application.sessions import EndAllSessions, EndSession, ListSessions, RefreshSession, SessionStarter
 from application.users import (
     ChangePassword,
@@ -141,8 +142,15 @@ class Container(containers.DeclarativeContainer):
         ),
         quota=providers.Callable(post_quota, settings),
     )
+    # Shared by the request log, which counts the requests under way, and the long answers that
+    # give way to them.
+    short_first = providers.Singleton(ShortFirst)
     get_posts = providers.Singleton(
-        GetPosts, uow, cache, max_entry_bytes=settings.provided.cache_max_entry_bytes
+        GetPosts,
+        uow,
+        cache,
+        max_entry_bytes=settings.provided.cache_max_entry_bytes,
+        short_first=short_first,
     )
     delete_post = providers.Singleton(DeletePost, uow, cache)
 

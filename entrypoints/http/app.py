@@ -127,6 +127,7 @@ def create_app(container: Container) -> Starlette:
         tracing=None if tracing is None else lambda app: tracing.middleware(app, templates),
         trace_id=None if tracing is None else tracing.trace_id,
         observer=None if metrics is None else HttpMetrics(metrics, templates),
+        short_first=container.short_first(),
     )
 
 

@@ -21,6 +21,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from application.precedence import ShortFirst
 from entrypoints.http.errors import Handler
 from entrypoints.logs import access_log, request_id_var, trace_id_var
 
@@ -89,6 +90,7 @@ class RequestLog:
         server_error: Handler,
         trace_id: Callable[[], str | None] | None = None,
         observer: RequestObserver | None = None,
+        short_first: ShortFirst | None = None,
     ) -> None:
         self.app = app
         self._server_error = server_error
@@ -97,6 +99,8 @@ class RequestLog:
         self._trace_id = trace_id
         # Told of every request too (the metrics), without a layer of its own.
         self._observer = observer
+        # Long answers give way while other requests are under way: this is where those are counted.
+        self._short_first = short_first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,6 +126,9 @@ class RequestLog:
         observer = self._observer
         if observer is not None:
             observer.started()
+        short_first = self._short_first
+        if short_first is not None:
+            short_first.started()
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
@@ -136,6 +143,8 @@ class RequestLog:
             self._log(scope, status, seconds, state.get(_USER_ID_STATE), rid, trace_id)
             if observer is not None:
                 observer.finished(scope, status, seconds)
+            if short_first is not None:
+                short_first.finished()
             request_id_var.reset(token)
             if trace_token is not None:
                 trace_id_var.reset(trace_token)
@@ -163,8 +172,8 @@ class LoggedStarlette(Starlette):
     status.
 
     `tracing`, when set, wraps even the log (so that the request's span is current when its lines
-    are written), and `trace_id` names that span's trace in them; `observer` is told of every
-    request (the metrics)."""
+    are written), and `trace_id` names that span's trace in them; `observer` (the metrics) and
+    `short_first` are told of every request."""
 
     def __init__(
         self,
@@ -173,12 +182,14 @@ class LoggedStarlette(Starlette):
         tracing: Callable[[ASGIApp], ASGIApp] | None = None,
         trace_id: Callable[[], str | None] | None = None,
         observer: RequestObserver | None = None,
+        short_first: ShortFirst | None = None,
         **kwargs: Any,
     ) -> None:
         self._server_error = server_error
         self._tracing = tracing
         self._trace_id = trace_id
         self._observer = observer
+        self._short_first = short_first
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -187,5 +198,5 @@ class LoggedStarlette(Starlette):
         app: ASGIApp = self.router
         for cls, args, kwargs in reversed(inner):
             app = cls(app, *args, **kwargs)
-        logged = RequestLog(app, self._server_error, self._trace_id, self._observer)
+        logged = RequestLog(app, self._server_error, self._trace_id, self._observer, self._short_first)
         return logged if self._tracing is None else self._tracing(logged)
