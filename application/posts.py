@@ -427,6 +427,9 @@ class GetPosts:
                                 owner = await uow.users.get(user_id)
                                 if owner is None:
                                     raise NotAuthenticated
+                            # Opening the unit of work and starting its read were one step of
+                            # ~0.3 ms on the event loop (SQLAlchemy's part of a query): two now.
+                            await self._short_first.give_way()
                             posts = await uow.posts.page_by_owner(user_id, after, limit)
                         last = len(posts) < limit
                         slices: list[bytes] = []

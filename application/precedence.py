@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -21,13 +22,25 @@ class ShortFirst:
     user's get-posts p99 at 8 connections beside them went from 1.85-1.9x its idle p99 to 1.3-1.5x,
     the big reads 5 % slower (`bench/biglist.py`'s scenario alone, three rounds each).
 
+    It waits those turns for at most `max_wait_seconds`: under a heavy load a turn of the loop
+    serves many requests and may take milliseconds, and 16 of them a step would starve a long
+    answer (an 80 MiB list is some 21,000 steps).
+
     Whoever serves requests tells it when one starts and ends (`started`, `finished`: an addition
     each on every request); a long answer runs inside `long_answer`."""
 
     TURNS = 16
+    MAX_WAIT_SECONDS = 0.004
 
-    def __init__(self, turns: int = TURNS) -> None:
+    def __init__(
+        self,
+        turns: int = TURNS,
+        max_wait_seconds: float = MAX_WAIT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._turns = turns
+        self._max_wait = max_wait_seconds
+        self._clock = clock
         self._requests = 0
         self._long_answers = 0
 
@@ -54,5 +67,11 @@ class ShortFirst:
 
     async def give_way(self) -> None:
         """Between two steps of a long answer."""
-        for _ in range(self._turns if self._others() else 1):
+        await asyncio.sleep(0)
+        if not self._others():
+            return
+        until = self._clock() + self._max_wait
+        for _ in range(self._turns - 1):
             await asyncio.sleep(0)
+            if self._clock() >= until:
+                return

@@ -155,3 +155,20 @@ async def test_the_request_log_counts_every_request_while_it_is_under_way(fails:
     assert seen == [1]
     assert short_first.requests_under_way == 0
     assert sent[0]["status"] == (500 if fails else 200)
+
+
+async def test_a_long_answer_gives_way_for_a_bounded_time_when_turns_are_long() -> None:
+    """Under a heavy load each turn serves many requests: the long answer still moves on."""
+    now = 0.0
+
+    def clock() -> float:
+        # Every reading is a turn later, and each turn takes 1 ms.
+        nonlocal now
+        now += 0.001
+        return now
+
+    short_first = ShortFirst(turns=16, max_wait_seconds=0.004, clock=clock)
+    short_first.started()
+    short_first.started()
+    with short_first.long_answer():
+        assert await turns_for_others(short_first.give_way()) == 5
