@@ -418,7 +418,9 @@ class GetPosts:
         owner: User | None = None
         after: PostPosition | None = None
         first, limit = True, self.FIRST_PAGE_POSTS
+        handed_out = 0
         try:
+            # Registered from its first page: a list read from the database may turn out long.
             with self._short_first.long_answer():
                 while True:
                     async with self._page_readers:
@@ -427,9 +429,11 @@ class GetPosts:
                                 owner = await uow.users.get(user_id)
                                 if owner is None:
                                     raise NotAuthenticated
-                            # Opening the unit of work and starting its read were one step of
-                            # ~0.3 ms on the event loop (SQLAlchemy's part of a query): two now.
-                            await self._short_first.give_way()
+                            if handed_out > self._stream_after:
+                                # Opening the unit of work and starting its read were one step of
+                                # ~0.3 ms on the event loop (SQLAlchemy's part of a query): two for
+                                # an answer known to be long.
+                                await self._short_first.give_way()
                             posts = await uow.posts.page_by_owner(user_id, after, limit)
                         last = len(posts) < limit
                         slices: list[bytes] = []
@@ -443,6 +447,7 @@ class GetPosts:
                         if number:
                             await self._short_first.give_way()
                         collected.add(piece)
+                        handed_out += len(piece)
                         yield piece
                     if last:
                         break

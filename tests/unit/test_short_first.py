@@ -15,6 +15,7 @@ from domain.posts import Post
 from domain.users import User
 from entrypoints.http.errors import server_error
 from entrypoints.http.request_log import RequestLog
+from tests.unit.fakes import TextsRenderer
 from tests.unit.test_post_use_cases import World, read_whole
 
 
@@ -172,3 +173,21 @@ async def test_a_long_answer_gives_way_for_a_bounded_time_when_turns_are_long() 
     short_first.started()
     with short_first.long_answer():
         assert await turns_for_others(short_first.give_way()) == 5
+
+
+async def test_a_short_list_read_from_the_store_does_not_wait_for_others() -> None:
+    world = World()
+    owner = await world.user()
+    for number in range(20):
+        await world.add.execute(owner, f"post {number}")
+    short_first = ShortFirst(turns=8)
+    # Two pages (one post, then the rest), never cached, a single slice each.
+    get = GetPosts(world.storage, world.cache, max_entry_bytes=10, short_first=short_first)
+    short_first.started()
+    short_first.started()
+
+    async def read() -> None:
+        result = await get.execute(owner, TextsRenderer())
+        assert len(json.loads(result.payload)) == 20
+
+    assert await turns_for_others(read()) < 8
