@@ -145,17 +145,17 @@ async def _invalidate(cache: PostsCache, user_id: int) -> None:
 
 def _joined(slices: list[bytes], at_least: int) -> Iterator[bytes]:
     """`slices` in order, consecutive ones joined into pieces of at least `at_least` bytes (the last
-    may be shorter)."""
-    group: list[bytes] = []
-    size = 0
-    for piece in slices:
-        group.append(piece)
-        size += len(piece)
-        if size >= at_least:
-            yield b"".join(group)
-            group, size = [], 0
-    if group:
-        yield b"".join(group)
+    may be shorter). It empties `slices` as it goes: a slice is not held once its piece is out."""
+    slices.reverse()
+    while slices:
+        group = [slices.pop()]
+        size = len(group[0])
+        while slices and size < at_least:
+            group.append(slices.pop())
+            size += len(group[-1])
+        piece = b"".join(group)
+        del group
+        yield piece
 
 
 @attrs.frozen
@@ -443,6 +443,13 @@ class GetPosts:
                                 # and then sent.
                                 await self._short_first.give_way()
                             slices.append(piece)
+                        if not last:
+                            after, limit = PostPosition.of(posts[-1]), self._next_limit(posts, limit)
+                        first = False
+                        # A client that takes its time holds only what of its page is yet to go out:
+                        # not the posts, nor the slices already sent (16 readers stalled in the
+                        # middle of an 80 MiB list of 1 MiB posts held some 2 MiB each).
+                        del posts
                     for number, piece in enumerate(_joined(slices, self.HANDED_OUT_BYTES)):
                         if number:
                             await self._short_first.give_way()
@@ -451,9 +458,6 @@ class GetPosts:
                         yield piece
                     if last:
                         break
-                    after, limit, first = PostPosition.of(posts[-1]), self._next_limit(posts, limit), False
-                    # Neither is held while the next page is read.
-                    del posts, slices, piece
                 payload = collected.payload()
                 if version is not None and payload is not None:
                     tag = rendering_tag(user_id, version, view, payload)

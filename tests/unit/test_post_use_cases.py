@@ -14,7 +14,7 @@ from adapters.limits import in_process_limiter
 from adapters.memory import InMemoryUnitOfWork
 from application.limits import RateLimit
 from application.ports import PostsCache
-from application.posts import AddPost, DeletePost, GetPosts, RenderedPosts
+from application.posts import AddPost, DeletePost, GetPosts, RenderedPosts, _joined
 from domain.errors import (
     InvalidPostText,
     NotAuthenticated,
@@ -528,6 +528,23 @@ async def test_between_the_slices_of_a_long_post_others_are_served_and_the_slice
     made = [index for index, event in enumerate(events) if event == "slice"]
     assert len(made) == 9
     assert all("other" in events[before:after] for before, after in itertools.pairwise(made))
+
+
+def test_the_slices_of_a_page_are_let_go_as_their_pieces_go_out() -> None:
+    """What a slow client has yet to take of a page is all its answer holds of it."""
+    slices = [bytes([number]) * 100 for number in range(10)]
+
+    pieces = _joined(slices, 250)
+    first = next(pieces)
+
+    assert first == b"".join(bytes([number]) * 100 for number in range(3))
+    assert sorted(slices) == [bytes([number]) * 100 for number in range(3, 10)]
+    assert list(pieces) == [
+        b"".join(bytes([number]) * 100 for number in range(3, 6)),
+        b"".join(bytes([number]) * 100 for number in range(6, 9)),
+        bytes([9]) * 100,
+    ]
+    assert slices == []
 
 
 async def reading_under_way(*texts: str) -> tuple[World, GatedFillCache, int, asyncio.Future[RenderedPosts]]:
