@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from bench.biglist import Readers
 from bench.dbceiling import sqlite_commits
 from bench.processes import behind_everything_else
 from bench.report import Ratio, Row, markdown, write
@@ -82,3 +88,77 @@ def test_the_big_reader_runs_behind_wrk_and_only_while_it_reads() -> None:
 
     assert policies == [os.SCHED_IDLE]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+BODY_BYTES = 64 * 2**20
+
+
+@contextmanager
+def big_answers() -> Iterator[tuple[str, Callable[[], int]]]:
+    """A server whose every answer is a 64 MiB body, written as fast as its clients take it: its
+    URL, and how many bytes it has written so far."""
+    written = 0
+    ready = threading.Event()
+    port = 0
+    loop: asyncio.AbstractEventLoop | None = None
+    stopping: asyncio.Event | None = None
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal written
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % BODY_BYTES)
+        chunk = b"x" * 65536
+        for _ in range(BODY_BYTES // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()
+            written += len(chunk)
+        writer.close()
+        await writer.wait_closed()
+
+    async def serve() -> None:
+        nonlocal port, loop, stopping
+        loop, stopping = asyncio.get_running_loop(), asyncio.Event()
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        ready.set()
+        async with server:
+            await stopping.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    ready.wait()
+    try:
+        yield f"http://127.0.0.1:{port}", lambda: written
+    finally:
+        assert loop is not None
+        assert stopping is not None
+        loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout=5)
+
+
+def _once_still(written: Callable[[], int]) -> int:
+    """`written()` once it has not moved for a quarter of a second."""
+    last = written()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = written()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("the server is still writing")
+
+
+def test_paused_big_readers_stop_taking_the_servers_answers_and_take_them_whole_once_resumed() -> None:
+    with big_answers() as (url, written), Readers(url, "token", 2, cold=False) as readers:
+        readers.pause()
+        paused_at = _once_still(written)
+        # What the two connections' buffers take in, on either side.
+        assert paused_at < BODY_BYTES // 2
+        time.sleep(0.3)
+        assert written() == paused_at
+        readers.resume()
+        reads = readers.stop()
+
+    assert written() == 2 * BODY_BYTES
+    assert (reads.requests, reads.non_2xx, reads.megabytes_per_read) == (2, 0, 64.0)
