@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -67,6 +69,23 @@ class WrkResult:
     def as_dict(self) -> dict[str, float]:
         return attrs.asdict(self)
 
+    @classmethod
+    def of_windows(cls, windows: list[WrkResult]) -> WrkResult:
+        """Short runs of one kind taken in turn with runs of another: their requests over their
+        time, and the median of their p50s and of their p99s (one window the machine disturbed does
+        not decide)."""
+        requests = sum(window.requests for window in windows)
+        seconds = sum(window.seconds for window in windows)
+        return cls(
+            requests=requests,
+            seconds=round(seconds, 2),
+            per_second=round(requests / seconds, 1) if seconds else 0.0,
+            p50_ms=round(statistics.median(window.p50_ms for window in windows), 2),
+            p99_ms=round(statistics.median(window.p99_ms for window in windows), 2),
+            non_2xx=sum(window.non_2xx for window in windows),
+            socket_errors=sum(window.socket_errors for window in windows),
+        )
+
 
 def command(
     base_url: str, load: Load, script: Path, connections: int, seconds: float, core: int
@@ -91,6 +110,19 @@ def command(
 class Running:
     process: subprocess.Popen[str]
     script: Path
+
+    def pause(self) -> None:
+        """Stops sending (what is in flight is still answered)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> WrkResult:
+        """Ends the run now; what it measured until then."""
+        self.resume()
+        self.process.send_signal(signal.SIGINT)
+        return self.result()
 
     def result(self) -> WrkResult:
         output, _ = self.process.communicate()
