@@ -10,8 +10,7 @@ CHROMIUM := /usr/bin/chromium
 # The Redis Cluster tests start redis-server processes of their own (and create the cluster with redis-cli).
 REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-# `make bench` drives load with Debian's wrk (whose pausing the harness's tests check); `make bench
-# BENCH=quick` is a two-minute smoke run.
+# `make bench` drives load with Debian's wrk; `make bench BENCH=quick` is a two-minute smoke run.
 WRK := /usr/bin/wrk
 BENCH ?= full
 
@@ -52,7 +51,7 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) $(CHROMIUM) $(REDIS_SERVER) $(WRK)
+pytest: $(STAMP) $(CHROMIUM) $(REDIS_SERVER)
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest

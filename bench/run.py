@@ -357,21 +357,20 @@ class Bench:
             server,
         )
 
-        # wrk's logins, stopped and resumed between the windows; long enough for all of them.
-        storm = wrk.start(server.url, login(user), 16, 600, self.cores.load)
-        try:
-            during, idle = self.in_windows(server, get_posts(reader), 64, storm.pause, storm.resume)
-        finally:
-            storm.stop()
+        idle = [self.load(server, get_posts(reader), 64)]
+        settle(server.process.pid)
+        storm = wrk.start(server.url, login(user), 16, self.options.seconds, self.cores.load)
+        # Not self.load: the server is meant to be busy.
+        during = wrk.run(server.url, get_posts(reader), 64, self.options.seconds, self.cores.load)
+        storm.result()
+        idle.append(self.load(server, get_posts(reader), 64))
         stormy = self.row(
             config, "cached get-posts during login storm", 64, during, server, note="16 conns logging in"
         )
-        stormy.ratios = [Ratio.of(during.per_second, "idle", [idle.per_second])]
-        p99_factor = during.p99_ms / idle.p99_ms if idle.p99_ms else 0.0
-        stormy.target = (
-            f">= 0.5 of idle, p99 <= 2x idle ({during.p99_ms:.2f} against {idle.p99_ms:.2f} ms, "
-            f"{p99_factor:.1f}x)"
-        )
+        stormy.ratios = [Ratio.of(during.per_second, "idle", [run.per_second for run in idle])]
+        idle_p99 = sum(run.p99_ms for run in idle) / len(idle)
+        p99_factor = during.p99_ms / idle_p99 if idle_p99 else 0.0
+        stormy.target = f">= 0.5 of idle, p99 <= 2x idle ({p99_factor:.1f}x)"
         stormy.met = stormy.ratios[0].value >= 0.5 and p99_factor <= 2.0
 
         wide = self.interleaved(config, "cached get-posts", server, get_posts(reader), 1024)

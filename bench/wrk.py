@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -110,19 +109,6 @@ def command(
 class Running:
     process: subprocess.Popen[str]
     script: Path
-
-    def pause(self) -> None:
-        """Stops sending (what is in flight is still answered)."""
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> WrkResult:
-        """Ends the run now; what it measured until then."""
-        self.resume()
-        self.process.send_signal(signal.SIGINT)
-        return self.result()
 
     def result(self) -> WrkResult:
         output, _ = self.process.communicate()

@@ -17,7 +17,7 @@ from bench.biglist import Readers
 from bench.dbceiling import sqlite_commits
 from bench.processes import behind_everything_else
 from bench.report import Ratio, Row, markdown, write
-from bench.wrk import Load, WrkResult, start
+from bench.wrk import Load, WrkResult
 
 
 def test_a_ratio_is_taken_against_the_mean_of_the_runs_beside_it() -> None:
@@ -162,70 +162,6 @@ def test_paused_big_readers_stop_taking_the_servers_answers_and_take_them_whole_
 
     assert written() == 2 * BODY_BYTES
     assert (reads.requests, reads.non_2xx, reads.megabytes_per_read) == (2, 0, 64.0)
-
-
-@contextmanager
-def tiny_answers() -> Iterator[tuple[str, Callable[[], int]]]:
-    """A server answering every request at once with a 2-byte body: its URL, and how many requests
-    it has answered so far."""
-    answered = 0
-    ready = threading.Event()
-    port = 0
-    loop: asyncio.AbstractEventLoop | None = None
-    stopping: asyncio.Event | None = None
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal answered
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                answered += 1
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def serve() -> None:
-        nonlocal port, loop, stopping
-        loop, stopping = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        ready.set()
-        async with server:
-            await stopping.wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    ready.wait()
-    try:
-        yield f"http://127.0.0.1:{port}", lambda: answered
-    finally:
-        assert loop is not None
-        assert stopping is not None
-        loop.call_soon_threadsafe(stopping.set)
-        thread.join(timeout=5)
-
-
-def test_a_paused_wrk_sends_nothing_and_a_stopped_one_reports_what_it_measured() -> None:
-    core = min(os.sched_getaffinity(0))
-    with tiny_answers() as (url, answered):
-        running = start(url, Load("/"), 2, 600, core)
-        try:
-            while answered() < 100:
-                time.sleep(0.05)
-            running.pause()
-            paused_at = _once_still(answered)
-            time.sleep(0.3)
-            assert answered() == paused_at
-            running.resume()
-            time.sleep(0.3)
-            assert answered() > paused_at
-        finally:
-            started = time.monotonic()
-            result = running.stop()
-
-    assert time.monotonic() - started < 5
-    assert 0 < result.requests <= answered()
-    assert result.non_2xx == 0
 
 
 def test_windows_of_a_kind_are_their_requests_over_their_time_and_their_median_percentiles() -> None:
