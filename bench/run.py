@@ -445,8 +445,8 @@ class Bench:
         """`load` in windows of a second with a background load going and paused in turn (ABBA), and
         each kind's windows taken together. A background load on the server's core takes its share
         from one kind alone; the machine's other tenants, from both alike: on this kind of machine
-        they moved a 6 s run's p99 at 8 connections from 2.0 to 7.0 ms between two idle runs in a
-        row (and its req/s from 3,900 to 7,000), so runs seconds apart cannot tell a 2x apart."""
+        fourteen idle runs in a row at 8 connections, of 6 to 24 s, had p99s of 2.0-7.0 ms (two 6 s
+        runs in a row: 4.1 and 7.0), so runs seconds apart cannot tell a 2x apart."""
         going: list[wrk.WrkResult] = []
         paused: list[wrk.WrkResult] = []
         for pair in range(self.options.window_pairs):
