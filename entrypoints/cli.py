@@ -100,7 +100,11 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        loop="uvloop",
+        # uvloop; one process takes the connections that wait many at a time (entrypoints.loop).
+        # Workers that share a listening socket keep libuv's one a turn, which spreads a burst of
+        # connections over them rather than letting the first awake take a batch. uvicorn takes an
+        # import string here for what makes the loop.
+        loop="entrypoints.loop:BatchAcceptingLoop" if settings.workers == 1 else "uvloop",
         # httptools (uvicorn's fastest parser) with the connection bounds of entrypoints.server;
         # a partial, not a class made on the fly, so that it reaches spawned workers by pickle.
         http=partial(BoundedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
