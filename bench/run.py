@@ -459,6 +459,11 @@ class Bench:
                     settle(server.process.pid)
                 window = self.load(server, load, connections, self.window_seconds)
                 (going if flowing else paused).append(window)
+        print(
+            f"    p99 of the windows, going: {', '.join(str(window.p99_ms) for window in going)}; "
+            f"paused: {', '.join(str(window.p99_ms) for window in paused)}",
+            flush=True,
+        )
         return wrk.WrkResult.of_windows(going), wrk.WrkResult.of_windows(paused)
 
     # -- the configurations ------------------------------------------------------------------
