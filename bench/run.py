@@ -85,8 +85,11 @@ class Options:
 
     @property
     def window_pairs(self) -> int:
-        """Windows of the small user beside the big reads, going and paused: as many of each."""
-        return 2 if self.quick else 6
+        """Windows of the small user beside the big reads, going and paused: as many of each. On
+        this kind of machine one run's windows had p99s of 2.4-11.1 ms going and 2.5-10.2 paused:
+        the median of six of each put one round in 48 over 2x (2.1x, in a run whose other rows were
+        1.3-1.5x)."""
+        return 2 if self.quick else 10
 
 
 @attrs.frozen
