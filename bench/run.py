@@ -44,8 +44,9 @@ API = "/api/v1"
 MEBIBYTE = 2**20
 # hexpost's pool with one worker: 20 connections, no overflow (entrypoints/bootstrap.py).
 MYSQL_POOL_SIZE = 20
-# The small user beside the big reads.
+# The small user beside the big reads, measured in windows of a second.
 SMALL_CONNECTIONS = 8
+WINDOW_SECONDS = 1.0
 # Limits and quotas being added to hexpost would turn a throughput run into a rate-limit test; unknown
 # names are ignored by older versions.
 LIMITS_OFF = {
@@ -181,10 +182,6 @@ class Bench:
         self.rows: list[Row] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="hexpost-bench-"))
         self.ceiling: Server | None = None
-
-    @property
-    def window_seconds(self) -> float:
-        return 1.0
 
     @property
     def login_seconds(self) -> float:
@@ -460,7 +457,7 @@ class Bench:
                     pause()
                     # What the background load left in flight is not the idle's.
                     settle(server.process.pid)
-                window = self.load(server, load, connections, self.window_seconds)
+                window = self.load(server, load, connections, WINDOW_SECONDS)
                 (going if flowing else paused).append(window)
         print(
             f"    p99 of the windows, going: {', '.join(str(window.p99_ms) for window in going)}; "
